@@ -1,0 +1,52 @@
+"""The ``tinybots`` command line.
+
+The console script lives here, in ``sim``, because ``tinybots`` (the brains) must never import
+``sim`` (the world). ``tinybots.cli`` contributes the data and model sub-commands
+(``generate``, ``baseline``); this module adds the simulation ones (``run``) and owns ``main``.
+
+Exit codes: 0 success, 2 bad input (one-line message on stderr), 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tinybots import cli as tinybots_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the full ``tinybots`` argument parser (all sub-commands)."""
+    parser = argparse.ArgumentParser(
+        prog="tinybots",
+        description="Simulate an event-driven fraud-detection system with the real model in the loop.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    tinybots_cli.add_subcommands(sub)
+    from sim import run_cli  # the simulation's sub-commands
+
+    run_cli.add_subcommands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tinybots`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except ValueError as exc:  # InputError, pydantic.ValidationError and friends
+        print(f"tinybots {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"tinybots {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
