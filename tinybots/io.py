@@ -1,0 +1,192 @@
+"""Reading and writing transaction tables (CSV, gzip CSV, Parquet).
+
+Two layouts are understood, both from the Fraud Detection Handbook (Le Borgne et al., 2022):
+the *raw* layout of its simulator (``tinybots.schema.RAW_COLUMNS``) and the *transformed* layout
+(``tinybots.schema.TRANSFORMED_COLUMNS``: raw + the 14 baseline features). Tables are validated
+(columns, dtypes, missing values) so that a bad file fails here with a message naming the field,
+not deep inside model training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from tinybots.errors import InputError
+from tinybots.schema import FEATURE_COLUMNS, RAW_COLUMNS, TRANSFORMED_COLUMNS
+
+INT_COLUMNS: tuple[str, ...] = (
+    "TRANSACTION_ID",
+    "CUSTOMER_ID",
+    "TERMINAL_ID",
+    "TX_TIME_SECONDS",
+    "TX_TIME_DAYS",
+    "TX_FRAUD",
+    "TX_FRAUD_SCENARIO",
+    "TX_DURING_WEEKEND",
+    "TX_DURING_NIGHT",
+)
+"""Columns stored as int64 (when present)."""
+
+DATETIME_COLUMN = "TX_DATETIME"
+_FEATURE_ONLY = tuple(c for c in FEATURE_COLUMNS if c not in RAW_COLUMNS)
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+Extra = Literal["reject", "allow"]
+
+
+def read_transactions(path: str | Path, *, extra: Extra = "reject") -> pd.DataFrame:
+    """Read and validate a transaction table in the raw or transformed layout.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.csv`` (optionally ``.gz``/``.bz2``/``.xz``/``.zip`` compressed) or ``.parquet``/``.pq``
+        file with a header row.
+    extra : {"reject", "allow"}
+        What to do with columns outside the raw/transformed layout: reject them (default) or
+        keep them after the layout's columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per transaction, sorted by ``TRANSACTION_ID`` with a fresh RangeIndex; columns
+        in layout order; ``TX_DATETIME`` datetime64 (naive), id/time/label columns int64, amounts
+        and features float64.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    InputError
+        On an unknown file extension, an empty table, a missing column (the message names it and
+        lists the required ones), an unexpected column, a non-numeric or missing value, or an
+        unparseable ``TX_DATETIME``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"transactions file not found: {path}")
+    name = path.name.lower()
+    if name.endswith(_PARQUET_SUFFIXES):
+        frame = pd.read_parquet(path)
+    elif name.endswith(_CSV_SUFFIXES):
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError as exc:
+            raise InputError(f"transactions file {path} is empty (no header, no rows)") from exc
+    else:
+        raise InputError(_suffix_message(path))
+    return validate_transactions(frame, extra=extra, source=str(path))
+
+
+def validate_transactions(
+    frame: pd.DataFrame, *, extra: Extra = "reject", source: str = "table"
+) -> pd.DataFrame:
+    """Validate a transaction frame and return a normalised copy (see :func:`read_transactions`).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Raw or transformed layout. Not modified.
+    extra : {"reject", "allow"}
+        Reject or keep columns outside the layout.
+    source : str
+        Name used in error messages.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_transactions`.
+    """
+    if extra not in ("reject", "allow"):
+        raise InputError(f"extra must be 'reject' or 'allow', got {extra!r}")
+    if len(frame) == 0:
+        raise InputError(f"{source} has no rows: a transaction table must not be empty")
+    layout = TRANSFORMED_COLUMNS if any(c in frame.columns for c in _FEATURE_ONLY) else RAW_COLUMNS
+    missing = [c for c in layout if c not in frame.columns]
+    if missing:
+        kind = "transformed" if layout is TRANSFORMED_COLUMNS else "raw"
+        raise InputError(
+            f"{source} is missing column(s) {missing} of the {kind} layout; "
+            f"required columns: {list(layout)}"
+        )
+    unknown = [c for c in frame.columns if c not in TRANSFORMED_COLUMNS]
+    if unknown and extra == "reject":
+        raise InputError(
+            f"{source} has column(s) {unknown} outside the raw/transformed layout; "
+            "drop them or pass extra='allow'"
+        )
+    out = frame.loc[:, list(layout) + unknown].copy()
+    for column in layout:
+        out[column] = _coerce(out[column], column, source)
+    out = out.sort_values("TRANSACTION_ID", kind="mergesort").reset_index(drop=True)
+    return out
+
+
+def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a transaction table; the format follows the extension.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Any transaction frame (written as is, without the index).
+    path : str or pathlib.Path
+        ``.csv`` / ``.csv.gz`` (and other pandas compressions) or ``.parquet`` / ``.pq``. Parent
+        folders are created. CSV datetimes are written as ``YYYY-MM-DD HH:MM:SS``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    InputError
+        On an unknown extension.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if not name.endswith(_PARQUET_SUFFIXES + _CSV_SUFFIXES):
+        raise InputError(_suffix_message(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if name.endswith(_PARQUET_SUFFIXES):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False, date_format="%Y-%m-%d %H:%M:%S")
+    return path
+
+
+def _coerce(series: pd.Series, column: str, source: str) -> pd.Series:
+    if series.isna().any():
+        row = int(series.isna().to_numpy().argmax())
+        raise InputError(f"{source}: column {column} has missing values (first at row {row})")
+    if column == DATETIME_COLUMN:
+        try:
+            return pd.to_datetime(series, format="ISO8601")
+        except (ValueError, TypeError) as exc:
+            raise InputError(
+                f"{source}: column {column} must hold datetimes like 2018-04-01 00:07:56 ({exc})"
+            ) from exc
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        bad = pd.to_numeric(series, errors="coerce").isna()
+        example = series[bad].iloc[0] if bad.any() else series.iloc[0]
+        raise InputError(
+            f"{source}: column {column} must be numeric, found {example!r} (dtype {series.dtype})"
+        )
+    if column in INT_COLUMNS:
+        values = series.to_numpy()
+        if (values != values.round()).any():
+            raise InputError(f"{source}: column {column} must hold whole numbers")
+        return series.astype("int64")
+    return series.astype("float64")
+
+
+def _suffix_message(path: Path) -> str:
+    allowed = ", ".join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)
+    return f"unsupported transactions file extension for {path.name}; use one of {allowed}"
+
+
+__all__ = ["read_transactions", "validate_transactions", "write_transactions"]
