@@ -1,0 +1,145 @@
+"""Turning a finished System into tidy Results frames and the one-row summary (see sim.results)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.results import SUMMARY_KEYS, Results
+from sim.telemetry import STAGES, Outcome, Stage
+
+__all__ = ["assemble", "transactions_frame", "summarise"]
+
+_SHORT = {
+    Stage.INGESTOR: "ingest",
+    Stage.ENRICHER: "enrich",
+    Stage.DETECTOR: "detect",
+    Stage.ALERT: "alert",
+}
+_OUTCOME = {
+    Outcome.COMPLETED: "completed",
+    Outcome.SHED: "shed",
+    Outcome.DEAD_LETTERED: "dead_lettered",
+    Outcome.LOST: "lost",
+}
+
+
+def transactions_frame(s: Any) -> pd.DataFrame:
+    """One row per arrived transaction (columns documented in ``sim.results``)."""
+    led, tab = s.ledger, s.table
+    n = led.arrived
+    cols: dict[str, Any] = {
+        "row": np.arange(n),
+        "tx_id": tab.tx_id[:n],
+        "customer_id": tab.customer_id[:n],
+        "terminal_id": tab.terminal_id[:n],
+        "amount": tab.amount[:n],
+        "event_time": pd.to_datetime(
+            np.round(tab.event_time_s[:n] * 1e3).astype(np.int64), unit="ms"
+        ),
+        "arrival_s": led.arrival_s[:n],
+    }
+    for st in Stage:
+        cols[f"{_SHORT[st]}_start_s"] = led.start[st, :n]
+        cols[f"{_SHORT[st]}_end_s"] = led.end[st, :n]
+    outcome = led.outcome[:n]
+    completed = outcome == Outcome.COMPLETED
+    cols["latency_s"] = np.where(completed, led.end[led.last_stage, :n] - led.arrival_s[:n], np.nan)
+    cols["score"] = led.score[:n]
+    cols["label"] = tab.fraud[:n].astype(np.int8)
+    cols["alerted"] = led.alerted[:n]
+    cols["model_version"] = led.model_version[:n]
+    names = np.array(
+        ["in_flight"] + [_OUTCOME[o] for o in Outcome if o != Outcome.PENDING], dtype=object
+    )
+    cols["outcome"] = names[outcome]
+    stage_names = np.array([STAGES[st] for st in Stage], dtype=object)
+    where = led.in_flight_stage()[:n]
+    cols["outcome_stage"] = np.where(
+        outcome == Outcome.PENDING, where, stage_names[np.clip(led.outcome_stage[:n], 0, None)]
+    )
+    cols["reason"] = np.where(led.reason[:n] == None, "", led.reason[:n]).astype(str)  # noqa: E711
+    f = pd.DataFrame(cols)
+    f["outcome_stage"] = f["outcome_stage"].astype(str)
+    f["outcome"] = f["outcome"].astype(str)
+    return f
+
+
+def summarise(
+    s: Any, tx: pd.DataFrame, counts: dict[str, int], metrics: pd.DataFrame, wall_s: float
+) -> dict[str, float | int]:
+    """KPIs of a run (keys: ``sim.results.SUMMARY_KEYS``)."""
+    from tinybots.metrics import average_precision, card_precision_at_k
+
+    done = tx[tx["outcome"] == "completed"]
+    lat = done["latency_s"].to_numpy()
+    q = np.percentile(lat, [50, 95, 99]) if len(lat) else [np.nan] * 3
+    scored = done[np.isfinite(done["score"])]
+    ap = cp = np.nan
+    if len(scored) and 0 < scored["label"].sum() < len(scored):
+        ap = average_precision(scored["label"].to_numpy(), scored["score"].to_numpy())
+        frame = pd.DataFrame(
+            {
+                "TX_TIME_DAYS": (scored["event_time"].astype("int64") // (86400 * 10**9)),
+                "CUSTOMER_ID": scored["customer_id"],
+                "TX_FRAUD": scored["label"],
+                "predictions": scored["score"],
+            }
+        )
+        cp = card_precision_at_k(frame, 100).mean
+    lag = metrics.loc[metrics["name"] == "kafka_consumergroup_lag", "value"]
+    out: dict[str, float | int] = dict(counts)
+    out.update(
+        {
+            "duplicates": int(s.ledger.duplicates),
+            "throughput_per_s": counts["completed"] / s.env.now if s.env.now > 0 else np.nan,
+            "latency_p50_s": float(q[0]),
+            "latency_p95_s": float(q[1]),
+            "latency_p99_s": float(q[2]),
+            "latency_max_s": float(lat.max()) if len(lat) else np.nan,
+            "average_precision": float(ap),
+            "card_precision_at_100": float(cp),
+            "alerts": int(tx["alerted"].sum()),
+            "alerted_frauds": int((tx["alerted"] & (tx["label"] == 1)).sum()),
+            "frauds": int(tx["label"].sum()),
+            "max_lag": float(lag.max()) if len(lag) else 0.0,
+            "rebalances": int(sum(g.rebalances for g in s.groups.values())),
+            "sim_time_s": float(s.env.now),
+            "wall_s": float(wall_s),
+        }
+    )
+    return {k: out[k] for k in SUMMARY_KEYS}
+
+
+def assemble(s: Any, wall_s: float) -> Results:
+    """Build the Results of a finished System (checks conservation first)."""
+    counts = s.ledger.check_conservation()
+    tx = transactions_frame(s)
+    part = s.table.customer_id % s.topics["transactions"].n_partitions
+    spans = s.ledger.spans_frame(part)
+    metrics = pd.DataFrame(s.monitor.rows, columns=["time_s", "name", "labels", "value"])
+    incidents = pd.DataFrame(s.incidents, columns=["time_s", "kind", "target", "detail"])
+    models = pd.DataFrame(
+        s.models,
+        columns=[
+            "version",
+            "kind",
+            "train_start",
+            "train_end",
+            "n_train",
+            "n_train_frauds",
+            "train_average_precision",
+        ],
+    )
+    summary = pd.DataFrame([summarise(s, tx, counts, metrics, wall_s)])
+    return Results(
+        scenario=s.scenario,
+        transactions=tx,
+        spans=spans,
+        metrics=metrics,
+        incidents=incidents,
+        models=models,
+        summary=summary,
+    )

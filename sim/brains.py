@@ -1,0 +1,108 @@
+"""Preparing the real bots before a run: train the detector's model and warm the feature store.
+
+The model is trained like the handbook's baseline (Le Borgne et al. 2022, Chapter 3): on
+``train_days`` of labelled history ending ``gap_days`` before the live day (the delay week),
+with the 15 baseline features computed over the whole preceding history. It is registered in a
+``tinybots.registry.ModelRegistry`` and the detector serves that version. The online feature
+store is warmed with the last 38 days of history (the longest window, 30 days, plus the 7-day
+label delay and a day of margin), with labels known up to ``live_start − delay``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.scenario import ModelSpec
+from sim.workload import SECONDS_PER_DAY, event_seconds
+from tinybots.schema import FEATURE_COLUMNS
+
+__all__ = ["TrainedModel", "train_model", "warm_store", "HISTORY_DAYS"]
+
+HISTORY_DAYS = 38
+"""Days of history the feature store and the training features need (30 + 7 + 1)."""
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedModel:
+    """A fitted model, its registry version and its row of the ``models`` frame."""
+
+    model: Any
+    version: int
+    info: dict[str, Any]
+
+
+def train_model(history: pd.DataFrame, spec: ModelSpec, live_day_start_s: float) -> TrainedModel:
+    """Fit ``spec.kind`` on the training window before the live day and register it.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        Raw rows (handbook layout) before the live window.
+    spec : ModelSpec
+    live_day_start_s : float
+        Event time (naive Unix s) of midnight of the live day.
+
+    Raises
+    ------
+    tinybots.errors.InputError
+        The training window holds no fraud or no genuine transaction.
+    """
+    from tinybots.registry import ModelRegistry
+
+    from tinybots.errors import InputError
+    from tinybots.features import compute_features
+    from tinybots.metrics import average_precision
+    from tinybots.modeling import make_model
+
+    train_end = live_day_start_s - spec.gap_days * SECONDS_PER_DAY
+    train_start = train_end - spec.train_days * SECONDS_PER_DAY
+    t = event_seconds(history["TX_DATETIME"])
+    sub = history.loc[(t >= train_start - HISTORY_DAYS * SECONDS_PER_DAY) & (t < train_end)]
+    feats = compute_features(sub.reset_index(drop=True))
+    ft = event_seconds(feats["TX_DATETIME"])
+    train = feats.loc[ft >= train_start]
+    y = train["TX_FRAUD"].to_numpy()
+    if len(train) == 0 or y.min() == y.max():
+        raise InputError(
+            f"model.train_days: the training window {pd.Timestamp(train_start, unit='s')} .. "
+            f"{pd.Timestamp(train_end, unit='s')} needs both frauds and genuine transactions "
+            f"({len(train)} rows, {int(y.sum()) if len(y) else 0} frauds)"
+        )
+    X = train[list(FEATURE_COLUMNS)].to_numpy(np.float64)
+    model = make_model(spec.kind, random_state=0).fit(X, y)
+    ap = average_precision(y, model.predict_proba(X)[:, 1])
+    window = (str(pd.Timestamp(train_start, unit="s")), str(pd.Timestamp(train_end, unit="s")))
+    registry = ModelRegistry()
+    entry = registry.register(
+        model,
+        kind=spec.kind,
+        training_window=window,
+        features=list(FEATURE_COLUMNS),
+        metrics={"train_average_precision": ap},
+    )
+    version = int(getattr(entry, "version", entry))
+    info = {
+        "version": version,
+        "kind": spec.kind,
+        "train_start": window[0],
+        "train_end": window[1],
+        "n_train": len(train),
+        "n_train_frauds": int(y.sum()),
+        "train_average_precision": ap,
+    }
+    return TrainedModel(model=model, version=version, info=info)
+
+
+def warm_store(history: pd.DataFrame, live_start_s: float, delay_s: float) -> Any:
+    """A ``FeatureStore`` holding the recent history, labels known before ``live_start − delay``."""
+    from tinybots.features import FeatureStore
+
+    store = FeatureStore(delay_days=7)
+    t = event_seconds(history["TX_DATETIME"])
+    recent = history.loc[t >= live_start_s - HISTORY_DAYS * SECONDS_PER_DAY].reset_index(drop=True)
+    store.warm_start(recent, labels_until_s=live_start_s - delay_s)
+    return store

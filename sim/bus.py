@@ -1,0 +1,274 @@
+"""A Kafka-like event bus: topics of partitioned append-only logs and consumer groups.
+
+Semantics (DESIGN §3): a record's key picks its partition deterministically
+(``key % n_partitions``); each partition is an append-only Python list of records (here: row
+indices of the transaction table) whose length is the log-end offset. A consumer group commits
+one offset per (group, topic, partition), never per consumer; lag = end offset − committed.
+Consumers poll up to ``max_poll_records`` from their assigned partitions. Delivery is
+at-least-once (commit after processing; a crash rewinds the fetch position to the last commit,
+so records are delivered again) or at-most-once (commit at poll time; a crash loses the records
+in hand). A group uses at most as many consumers as partitions; assignment is round-robin over
+members sorted by join order; every membership change starts a rebalance during which the
+group's members pause for ``rebalance_pause_s``.
+
+A consumer with nothing to read waits on ONE ``simpy.Event`` registered on each of its
+partitions; the producer triggers it on append. Bounded partitions (``capacity_records``) make
+the producer block while a partition holds that many records not yet committed by the slowest
+subscribed group (a soft bound: the blocked producer then appends its whole group of records).
+
+Retention is infinite, so no record expires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import simpy
+
+__all__ = ["Topic", "ConsumerGroup", "Member", "Fetched", "Delivery"]
+
+Delivery = Literal["at_least_once", "at_most_once"]
+
+
+class Topic:
+    """A topic of ``n_partitions`` append-only logs.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    name : str
+    n_partitions : int
+        Number of partitions (>= 1).
+    capacity_records : int or None
+        Soft bound on uncommitted records per partition (None = unbounded).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        n_partitions: int,
+        capacity_records: int | None = None,
+    ) -> None:
+        if n_partitions < 1:
+            raise ValueError(f"topic {name}: n_partitions must be >= 1, got {n_partitions}")
+        self.env = env
+        self.name = name
+        self.n_partitions = n_partitions
+        self.capacity_records = capacity_records
+        self.logs: list[list[int]] = [[] for _ in range(n_partitions)]
+        self._waiters: list[list[simpy.Event]] = [[] for _ in range(n_partitions)]
+        self._space: list[simpy.Event | None] = [None] * n_partitions
+        self.groups: list[ConsumerGroup] = []
+
+    def partition_of(self, keys: np.ndarray) -> np.ndarray:
+        """Partition of each key: ``key % n_partitions`` (deterministic, stable across runs)."""
+        return np.asarray(keys, dtype=np.int64) % self.n_partitions
+
+    def end_offset(self, partition: int) -> int:
+        """Log-end offset (number of records ever appended) of ``partition``."""
+        return len(self.logs[partition])
+
+    def backlog(self, partition: int) -> int:
+        """Records in ``partition`` not yet committed by the slowest subscribed group."""
+        if not self.groups:
+            return 0
+        return len(self.logs[partition]) - min(g.committed[partition] for g in self.groups)
+
+    def append(self, partition: int, records: Sequence[int]) -> None:
+        """Append ``records`` to ``partition`` and wake the consumers waiting on it."""
+        self.logs[partition].extend(records)
+        waiters = self._waiters[partition]
+        if waiters:
+            self._waiters[partition] = []
+            for ev in waiters:
+                if not ev.triggered:
+                    ev.succeed()
+
+    def produce(self, records: np.ndarray, keys: np.ndarray) -> Generator[simpy.Event, None, None]:
+        """Append each record to its key's partition (a SimPy sub-process: ``yield from``).
+
+        Blocks only when the topic is bounded and a target partition is full.
+        """
+        parts = self.partition_of(keys)
+        if self.n_partitions == 1:
+            groups: list[tuple[int, list[int]]] = [(0, records.tolist())]
+        else:
+            order = np.argsort(parts, kind="stable")
+            sp, sr = parts[order], records[order]
+            cuts = np.flatnonzero(np.diff(sp)) + 1
+            chunks = zip(np.split(sp, cuts), np.split(sr, cuts), strict=True)
+            groups = [(int(p[0]), r.tolist()) for p, r in chunks]
+        for p, recs in groups:
+            while self.capacity_records is not None and self.backlog(p) >= self.capacity_records:
+                if self._space[p] is None:
+                    self._space[p] = self.env.event()
+                yield self._space[p]
+            self.append(p, recs)
+
+    def wait(self, partition: int, event: simpy.Event) -> None:
+        """Register ``event`` to be triggered on the next append to ``partition``."""
+        self._waiters[partition].append(event)
+
+    def notify_space(self, partition: int) -> None:
+        """Wake a producer blocked on ``partition`` (called after a commit)."""
+        ev = self._space[partition]
+        if ev is not None and self.backlog(partition) < (self.capacity_records or 0):
+            self._space[partition] = None
+            ev.succeed()
+
+
+@dataclass(eq=False)
+class Member:
+    """One consumer of a group (one SimPy process of a pod).
+
+    ``partitions`` is its current assignment; ``generation`` the group generation it has joined.
+    """
+
+    name: str
+    partitions: list[int] = field(default_factory=list)
+    generation: int = -1
+    cursor: int = 0
+    waiting: simpy.Event | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """Records returned by one poll: the records and the (partition, start, end) offset ranges."""
+
+    records: list[int]
+    ranges: tuple[tuple[int, int, int], ...]
+
+
+class ConsumerGroup:
+    """A consumer group subscribed to one topic.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    name : str
+        Group id (e.g. ``feature-enricher``).
+    topic : Topic
+    delivery : {"at_least_once", "at_most_once"}
+    rebalance_pause_s : float
+        Pause of every member after a membership change (seconds, >= 0).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        topic: Topic,
+        *,
+        delivery: Delivery = "at_least_once",
+        rebalance_pause_s: float = 0.0,
+    ) -> None:
+        self.env = env
+        self.name = name
+        self.topic = topic
+        self.delivery: Delivery = delivery
+        self.rebalance_pause_s = float(rebalance_pause_s)
+        n = topic.n_partitions
+        self.committed = [0] * n
+        self.position = [0] * n
+        self.members: list[Member] = []
+        self.generation = 0
+        self.paused_until = 0.0
+        self.rebalances = 0
+        self.on_rebalance: Callable[[str, str, str], None] | None = None
+        topic.groups.append(self)
+
+    # -- membership -----------------------------------------------------------------------
+    def join(self, member: Member) -> None:
+        """Add ``member`` and rebalance."""
+        self.members.append(member)
+        self._rebalance()
+
+    def leave(self, member: Member) -> None:
+        """Remove ``member`` (crash or scale-down) and rebalance."""
+        if member in self.members:
+            self.members.remove(member)
+            self._rebalance()
+
+    def _rebalance(self) -> None:
+        self.generation += 1
+        self.rebalances += 1
+        self.paused_until = self.env.now + self.rebalance_pause_s
+        if self.on_rebalance is not None:
+            self.on_rebalance(
+                "rebalance",
+                self.name,
+                f"generation {self.generation}, "
+                f"{len(self.members)} members, pause {self.rebalance_pause_s} s",
+            )
+        for m in self.members:
+            m.partitions = []
+        n_active = min(len(self.members), self.topic.n_partitions)
+        for p in range(self.topic.n_partitions):
+            if n_active:
+                self.members[p % n_active].partitions.append(p)
+        for m in self.members:  # wake idle members so they pick up their new assignment
+            if m.waiting is not None and not m.waiting.triggered:
+                m.waiting.succeed()
+            m.waiting = None
+
+    # -- offsets ---------------------------------------------------------------------------
+    def lag(self, partition: int | None = None) -> int:
+        """End offset − committed offset, of one partition or summed over all."""
+        if partition is not None:
+            return self.topic.end_offset(partition) - self.committed[partition]
+        return sum(len(log) - c for log, c in zip(self.topic.logs, self.committed, strict=False))
+
+    def fetch(self, member: Member, max_records: int) -> Fetched | None:
+        """Poll up to ``max_records`` from ``member``'s partitions (round-robin start).
+
+        Advances the group's fetch positions; at-most-once also commits them now.
+        Returns None when every assigned partition is drained.
+        """
+        parts = member.partitions
+        if not parts:
+            return None
+        records: list[int] = []
+        ranges = []
+        k = len(parts)
+        for j in range(k):
+            p = parts[(member.cursor + j) % k]
+            log = self.topic.logs[p]
+            start = self.position[p]
+            end = min(len(log), start + max_records - len(records))
+            if end > start:
+                records.extend(log[start:end])
+                ranges.append((p, start, end))
+                self.position[p] = end
+                if len(records) >= max_records:
+                    break
+        member.cursor = (member.cursor + 1) % k
+        if not records:
+            return None
+        fetched = Fetched(records, tuple(ranges))
+        if self.delivery == "at_most_once":
+            self.commit(fetched)
+        return fetched
+
+    def commit(self, fetched: Fetched) -> None:
+        """Commit the end offsets of ``fetched`` (never moves a committed offset backwards)."""
+        for p, _, end in fetched.ranges:
+            if end > self.committed[p]:
+                self.committed[p] = end
+                self.topic.notify_space(p)
+
+    def rewind(self, fetched: Fetched) -> None:
+        """After a crash under at-least-once: refetch from the last committed offsets."""
+        for p, _, _ in fetched.ranges:
+            self.position[p] = min(self.position[p], self.committed[p])
+
+    def wait_for_records(self, member: Member) -> simpy.Event:
+        """One event, triggered by the next append to any of ``member``'s partitions."""
+        ev = self.env.event()
+        member.waiting = ev
+        for p in member.partitions:
+            self.topic.wait(p, ev)
+        return ev

@@ -1,0 +1,237 @@
+"""The ledger: per-transaction state of a run as preallocated numpy arrays (struct of arrays).
+
+Row ``i`` is transaction ``i`` of the workload (the message on the bus is just ``i``). For each
+stage the ledger keeps the processing times (seconds, NaN = not reached) at which the stage
+started and finished serving the row; plus score, model version, alert flag and the outcome
+with its reason. Spans are appended per poll as arrays and turned into a frame once at the end.
+It also enforces conservation: every transaction that arrived is completed, in flight (at a
+known stage), shed, dead-lettered or lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from sim.telemetry import STAGES, Outcome, Stage
+
+__all__ = ["Ledger", "ConservationError"]
+
+_STAGE_SHORT = {
+    Stage.INGESTOR: "ingest",
+    Stage.ENRICHER: "enrich",
+    Stage.DETECTOR: "detect",
+    Stage.ALERT: "alert",
+}
+_TOPIC_BEFORE = {
+    Stage.ENRICHER: "transactions",
+    Stage.DETECTOR: "features-ready",
+    Stage.ALERT: "fraud-scores",
+}
+
+
+class ConservationError(RuntimeError):
+    """The outcome counts of a run do not add up to the number of transactions generated."""
+
+
+class Ledger:
+    """Per-row arrays of one run.
+
+    Parameters
+    ----------
+    arrival_s : numpy.ndarray, shape (n,)
+        Scheduled arrival time of each row (processing seconds, non-decreasing).
+    last_stage : Stage
+        The stage after which a row is completed.
+    """
+
+    def __init__(self, arrival_s: np.ndarray, last_stage: Stage) -> None:
+        n = len(arrival_s)
+        self.n = n
+        self.arrival_s = np.asarray(arrival_s, dtype=np.float64)
+        self.last_stage = last_stage
+        self.start = np.full((len(Stage), n), np.nan)
+        self.end = np.full((len(Stage), n), np.nan)
+        self.arrived = 0
+        self.ingest_server = np.full(n, -1, dtype=np.int32)
+        self.score = np.full(n, np.nan)
+        self.model_version = np.full(n, -1, dtype=np.int32)
+        self.alerted = np.zeros(n, dtype=bool)
+        self.outcome = np.zeros(n, dtype=np.int8)
+        self.outcome_stage = np.full(n, -1, dtype=np.int8)
+        self.reason = np.full(n, None, dtype=object)
+        self.counts = dict.fromkeys(Outcome, 0)
+        self.completed_order: list[np.ndarray] = []
+        self._spans: list[tuple[int, int, np.ndarray, np.ndarray, float, float]] = []
+        self.pod_names: list[str] = []
+        self._pod_ids: dict[str, int] = {}
+        self.duplicates = 0
+        self.on_settled: Callable[[], None] | None = None
+
+    # -- recording ---------------------------------------------------------------------------
+    def pod_id(self, name: str) -> int:
+        """Stable small integer of a pod / server name."""
+        if name not in self._pod_ids:
+            self._pod_ids[name] = len(self.pod_names)
+            self.pod_names.append(name)
+        return self._pod_ids[name]
+
+    def fresh(self, stage: Stage, rows: np.ndarray) -> np.ndarray:
+        """Rows not yet served by ``stage`` and not finished (idempotent consumer by tx id)."""
+        keep = np.isnan(self.end[stage, rows]) & (self.outcome[rows] == Outcome.PENDING)
+        if not keep.all():
+            self.duplicates += int((~keep).sum())
+            rows = rows[keep]
+        return np.unique(rows) if len(rows) > 1 else rows
+
+    def served(
+        self,
+        stage: Stage,
+        rows: np.ndarray,
+        start_s: float,
+        end_s: float,
+        pod: str,
+        partitions: np.ndarray,
+    ) -> None:
+        """Record that ``pod`` served ``rows`` at ``stage`` from ``start_s`` to ``end_s``."""
+        self.start[stage, rows] = start_s
+        self.end[stage, rows] = end_s
+        self._spans.append((int(stage), self.pod_id(pod), rows, partitions, start_s, end_s))
+        if stage == self.last_stage:
+            self.finish(rows, Outcome.COMPLETED, stage, None)
+
+    def finish(self, rows: np.ndarray, outcome: Outcome, stage: Stage, reason: str | None) -> None:
+        """Give ``rows`` their final outcome at ``stage`` (only rows still pending)."""
+        rows = rows[self.outcome[rows] == Outcome.PENDING]
+        if len(rows) == 0:
+            return
+        self.outcome[rows] = outcome
+        self.outcome_stage[rows] = stage
+        if reason is not None:
+            self.reason[rows] = reason
+        self.counts[outcome] += len(rows)
+        if outcome == Outcome.COMPLETED:
+            self.completed_order.append(rows)
+        if self.on_settled is not None and self.settled():
+            self.on_settled()
+            self.on_settled = None
+
+    def settled(self) -> bool:
+        """True when every row has arrived and has a final outcome."""
+        return self.arrived == self.n and sum(self.counts.values()) == self.n
+
+    # -- end of run --------------------------------------------------------------------------
+    def in_flight_stage(self) -> np.ndarray:
+        """Where each arrived, pending row is (object array; None for other rows).
+
+        ``ingress_queue`` / ``transaction_ingestor`` / topic name before a stage / stage name.
+        """
+        where = np.full(self.n, None, dtype=object)
+        pend = np.flatnonzero(
+            (self.outcome == Outcome.PENDING) & (np.arange(self.n) < self.arrived)
+        )
+        for i in pend:
+            where[i] = self._locate(i)
+        return where
+
+    def _locate(self, i: int) -> str:
+        last = None
+        for st in Stage:
+            if st > self.last_stage:
+                break
+            if not np.isnan(self.end[st, i]):
+                last = st
+            elif not np.isnan(self.start[st, i]):
+                return STAGES[st]
+            else:
+                break
+        if last is None:
+            return "ingress_queue"
+        nxt = Stage(last + 1)
+        return _TOPIC_BEFORE[nxt]
+
+    def check_conservation(self) -> dict[str, int]:
+        """Counts per outcome; raises ConservationError when they do not add up."""
+        arrived_pending = int(
+            ((self.outcome == Outcome.PENDING) & (np.arange(self.n) < self.arrived)).sum()
+        )
+        out = {
+            "generated": int(self.arrived),
+            "completed": self.counts[Outcome.COMPLETED],
+            "in_flight": arrived_pending,
+            "shed": self.counts[Outcome.SHED],
+            "dead_lettered": self.counts[Outcome.DEAD_LETTERED],
+            "lost": self.counts[Outcome.LOST],
+        }
+        total = sum(v for k, v in out.items() if k != "generated")
+        array_total = int((self.outcome[: self.arrived] != Outcome.PENDING).sum()) + arrived_pending
+        if (
+            total != out["generated"]
+            or array_total != out["generated"]
+            or (self.outcome[self.arrived :] != 0).any()
+        ):
+            raise ConservationError(
+                f"conservation violated: {out} (rows accounted in arrays: {array_total})"
+            )
+        return out
+
+    def spans_frame(self, ingest_partition: np.ndarray) -> pd.DataFrame:
+        """One row per hop (see ``Results.spans``)."""
+        parts = []
+        a = np.arange(self.arrived)
+        ing = a[~np.isnan(self.end[Stage.INGESTOR, : self.arrived])]
+        if len(ing):
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "trace_id": ing,
+                        "stage": int(Stage.INGESTOR),
+                        "pod_id": self.ingest_server[ing],
+                        "partition": ingest_partition[ing],
+                        "start_s": self.start[Stage.INGESTOR, ing],
+                        "end_s": self.end[Stage.INGESTOR, ing],
+                        "enqueued_s": self.arrival_s[ing],
+                    }
+                )
+            )
+        for stage, pod, rows, partitions, start, end in self._spans:
+            if stage == Stage.INGESTOR:
+                continue
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "trace_id": rows,
+                        "stage": stage,
+                        "pod_id": pod,
+                        "partition": partitions,
+                        "start_s": start,
+                        "end_s": end,
+                        "enqueued_s": self.end[stage - 1, rows],
+                    }
+                )
+            )
+        cols = ["trace_id", "stage", "pod_id", "partition", "start_s", "end_s", "enqueued_s"]
+        f = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in cols})
+        f = f.sort_values(["trace_id", "stage", "start_s"], kind="stable", ignore_index=True)
+        service = pd.Categorical.from_codes(
+            f["stage"].astype(int), categories=[STAGES[s] for s in Stage]
+        )
+        pods = np.asarray(self.pod_names + [""], dtype=object)[f["pod_id"].astype(int)]
+        return pd.DataFrame(
+            {
+                "trace_id": f["trace_id"].astype(np.int64),
+                "span_id": [
+                    f"{t}-{_STAGE_SHORT[Stage(s)]}"
+                    for t, s in zip(f["trace_id"], f["stage"], strict=True)
+                ],
+                "service": service.astype(str),
+                "pod": pods.astype(str),
+                "partition": f["partition"].astype(np.int64),
+                "queue_wait_s": f["start_s"] - f["enqueued_s"],
+                "service_s": f["end_s"] - f["start_s"],
+                "start_s": f["start_s"],
+                "end_s": f["end_s"],
+            }
+        )

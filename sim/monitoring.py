@@ -1,0 +1,123 @@
+"""monitoring-service: samples Prometheus-style metrics every interval.
+
+Each sample appends rows ``(time_s, name, labels, value)``; ``labels`` is ``k=v`` pairs joined
+by commas. Metric names:
+
+- ``kafka_consumergroup_lag{topic,group}``: end offset − committed, summed over partitions;
+- ``tinybots_ingress_queue_depth``: requests waiting at the ingestor (instantaneous);
+- ``tinybots_ingress_queue_depth_mean``: time-weighted mean over the last interval;
+- ``kube_deployment_status_replicas_ready{deployment}``: ready pods;
+- ``tinybots_utilisation{deployment}``: time-weighted busy fraction of ready consumers/servers
+  over the last interval (0..1);
+- ``tinybots_e2e_latency_seconds{quantile}``: arrival→completion latency percentiles (0.5, 0.95,
+  0.99) of transactions completed in the last interval (NaN when none);
+- ``tinybots_completed_per_s``, ``tinybots_arrivals_per_s``: rates over the last interval;
+- ``tinybots_alerts_total``, ``tinybots_shed_total``, ``tinybots_lost_total``: cumulative counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.bus import ConsumerGroup
+from sim.ledger import Ledger
+from sim.pods import Deployment, Ingress
+from sim.telemetry import Outcome
+
+__all__ = ["Monitor"]
+
+
+class Monitor:
+    """Samples the system's metrics (see module docstring).
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    ledger : Ledger
+    groups : list of ConsumerGroup
+    deployments : dict of name → Deployment or Ingress
+    ingress : Ingress
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        ledger: Ledger,
+        groups: list[ConsumerGroup],
+        deployments: dict[str, Deployment | Ingress],
+        ingress: Ingress,
+    ) -> None:
+        self.env = env
+        self.ledger = ledger
+        self.groups = groups
+        self.deployments = deployments
+        self.ingress = ingress
+        self.rows: list[tuple[float, str, str, float]] = []
+        self._last_t = env.now
+        self._last_busy = {k: 0.0 for k in deployments}
+        self._last_ready = {k: 0.0 for k in deployments}
+        self._last_depth = 0.0
+        self._done_chunks = 0
+        self._last_arrived = 0
+
+    def run(self, interval_s: float) -> Generator[simpy.Event, Any, Any]:
+        """The sampling process."""
+        while True:
+            yield self.env.timeout(interval_s)
+            self.sample()
+
+    def sample(self) -> None:
+        """Append one sample of every metric at the current time."""
+        now = self.env.now
+        dt = now - self._last_t
+        if dt <= 0:
+            return
+        add = self.rows.append
+        for g in self.groups:
+            add(
+                (
+                    now,
+                    "kafka_consumergroup_lag",
+                    f"topic={g.topic.name},group={g.name}",
+                    float(g.lag()),
+                )
+            )
+        add((now, "tinybots_ingress_queue_depth", "", float(len(self.ingress.queue))))
+        depth = self.ingress.depth.integral()
+        add((now, "tinybots_ingress_queue_depth_mean", "", (depth - self._last_depth) / dt))
+        self._last_depth = depth
+        for name, dep in self.deployments.items():
+            lab = f"deployment={name}"
+            add((now, "kube_deployment_status_replicas_ready", lab, float(dep.pods_ready())))
+            busy, ready = dep.busy.integral(), dep.ready_consumers.integral()
+            d_ready = ready - self._last_ready[name]
+            util = (busy - self._last_busy[name]) / d_ready if d_ready > 0 else float("nan")
+            add((now, "tinybots_utilisation", lab, util))
+            self._last_busy[name], self._last_ready[name] = busy, ready
+        self._latency(now, dt, add)
+        led = self.ledger
+        add((now, "tinybots_arrivals_per_s", "", (led.arrived - self._last_arrived) / dt))
+        self._last_arrived = led.arrived
+        add((now, "tinybots_alerts_total", "", float(led.alerted.sum())))
+        add((now, "tinybots_shed_total", "", float(led.counts[Outcome.SHED])))
+        add((now, "tinybots_lost_total", "", float(led.counts[Outcome.LOST])))
+        self._last_t = now
+
+    def _latency(self, now: float, dt: float, add: Any) -> None:
+        led = self.ledger
+        chunks = led.completed_order[self._done_chunks :]
+        self._done_chunks = len(led.completed_order)
+        rows = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
+        add((now, "tinybots_completed_per_s", "", len(rows) / dt))
+        if len(rows):
+            done = led.end[led.last_stage, rows]
+            lat = done - led.arrival_s[rows]
+            qs = np.percentile(lat, [50, 95, 99])
+        else:
+            qs = [float("nan")] * 3
+        for q, v in zip(("0.5", "0.95", "0.99"), qs, strict=False):
+            add((now, "tinybots_e2e_latency_seconds", f"quantile={q}", float(v)))

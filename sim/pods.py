@@ -1,0 +1,297 @@
+"""Deployments and pods: consumer deployments on the bus and the request/response ingress.
+
+A consumer :class:`Deployment` runs ``replicas`` pods; a pod becomes ready ``startup_s`` after it
+starts (image pull + model load) and then runs ``concurrency`` consumer processes, each a member
+of the deployment's consumer group. One poll of up to ``max_poll_records`` costs
+``fixed_s + per_record_s × n`` seconds times a random factor of mean 1 drawn from the
+deployment's own seeded stream (:class:`ServiceTime`). The stage's real work is done by a
+:class:`Handler` (the bots). A crash (:meth:`Deployment.crash`) interrupts the pod's consumers:
+under at-least-once the uncommitted batch is re-delivered after the rebalance, under at-most-once
+it is reported lost; the pod restarts after ``restart_s`` plus its start-up time.
+
+The :class:`Ingress` (transaction-ingestor behind a Kubernetes Service) is a shared FIFO of
+requests served one at a time by ``replicas × concurrency`` servers: the M/M/c stage validated
+against Erlang C. A request arriving to a full queue (``queue_limit``) is shed.
+
+Utilisation is the time-weighted busy fraction of ready consumers (or servers).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
+
+import numpy as np
+import simpy
+
+from sim.bus import ConsumerGroup, Fetched, Member
+from sim.scenario import DeploymentSpec, IngestorSpec, ServiceTimeSpec
+from sim.telemetry import TimeWeighted
+
+__all__ = ["ServiceTime", "Handler", "Deployment", "Pod", "Ingress", "ProcessGenerator"]
+
+ProcessGenerator = Generator[simpy.Event, Any, Any]
+
+
+class ServiceTime:
+    """Draws the service time of a poll of ``n`` records (seconds).
+
+    ``(fixed_s + per_record_s × n) × F`` with F = 1 (deterministic), Exp(1) (exponential) or
+    lognormal with mean 1 and coefficient of variation ``cv`` (sigma² = ln(1 + cv²),
+    mu = −sigma²/2).
+
+    >>> spec = ServiceTimeSpec(distribution="deterministic", fixed_s=0.1, per_record_s=0.01)
+    >>> st = ServiceTime(spec, np.random.default_rng(0))
+    >>> round(st.draw(10), 6)
+    0.2
+    """
+
+    def __init__(self, spec: ServiceTimeSpec, rng: np.random.Generator) -> None:
+        self.spec = spec
+        self.rng = rng
+        self._sigma = float(np.sqrt(np.log1p(spec.cv**2)))
+
+    def mean(self, n: int = 1) -> float:
+        """Mean service time of a poll of ``n`` records (seconds)."""
+        return self.spec.fixed_s + self.spec.per_record_s * n
+
+    def draw(self, n: int = 1) -> float:
+        """One random service time of a poll of ``n`` records (seconds)."""
+        m = self.mean(n)
+        kind = self.spec.distribution
+        if kind == "deterministic":
+            return m
+        if kind == "exponential":
+            return m * self.rng.exponential()
+        s = self._sigma
+        return m * self.rng.lognormal(-0.5 * s * s, s)
+
+
+class Handler(Protocol):
+    """The real work of a stage, split around the service-time delay.
+
+    ``begin(records, pod)`` runs when the poll starts: de-duplicates by transaction id, does
+    the stage's computation and returns the records to pass on. ``finish(records, start_s,
+    pod, fetched)`` runs after the delay: records times and produces downstream (a SimPy
+    sub-process). ``drop(records, reason)`` accounts for records lost in a crash (at-most-once).
+    """
+
+    def begin(self, records: np.ndarray, pod: str) -> np.ndarray: ...
+
+    def finish(
+        self, records: np.ndarray, start_s: float, pod: str, fetched: Fetched
+    ) -> ProcessGenerator: ...
+
+    def drop(self, records: np.ndarray, reason: str) -> None: ...
+
+
+class Pod:
+    """One replica: its consumer members and processes."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ready = False
+        self.crashed = False
+        self.members: list[Member] = []
+        self.procs: list[simpy.Process] = []
+
+
+class Deployment:
+    """A consumer deployment: pods whose consumers poll ``group`` and run ``handler``.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    name : str
+        Deployment name (``feature_enricher``...).
+    spec : DeploymentSpec
+    group : ConsumerGroup
+    handler : Handler
+    rng : numpy.random.Generator
+        The deployment's own service-time stream.
+    on_incident : callable(kind, detail), optional
+        Called on pod ready / crash / restart.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        spec: DeploymentSpec,
+        group: ConsumerGroup,
+        handler: Handler,
+        rng: np.random.Generator,
+        on_incident: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        self.env = env
+        self.name = name
+        self.spec = spec
+        self.group = group
+        self.handler = handler
+        self.service = ServiceTime(spec.service, rng)
+        self.on_incident = on_incident or (lambda kind, pod, detail: None)
+        self.pods = [Pod(f"{name}-{i}") for i in range(spec.replicas)]
+        self.busy = TimeWeighted(env)
+        self.ready_consumers = TimeWeighted(env)
+        self.polls = 0
+
+    def start(self) -> None:
+        """Start every pod (each becomes ready after ``startup_s``)."""
+        for pod in self.pods:
+            self.env.process(self._boot(pod, 0.0))
+
+    def pods_ready(self) -> int:
+        """Number of ready pods."""
+        return sum(p.ready for p in self.pods)
+
+    def _boot(self, pod: Pod, delay_s: float) -> ProcessGenerator:
+        yield self.env.timeout(delay_s + self.spec.startup_s)
+        pod.crashed = False
+        pod.ready = True
+        self.on_incident("pod_ready", pod.name, f"after {delay_s + self.spec.startup_s:.3f} s")
+        for c in range(self.spec.concurrency):
+            member = Member(f"{pod.name}/c{c}")
+            pod.members.append(member)
+            self.group.join(member)
+            self.ready_consumers.add(1)
+            pod.procs.append(self.env.process(self._consume(pod, member)))
+
+    def crash(self, index: int, restart_s: float) -> None:
+        """Crash pod ``index`` now; it restarts after ``restart_s`` + start-up time."""
+        pod = self.pods[index % len(self.pods)]
+        if pod.crashed or not pod.ready:
+            return
+        pod.crashed = True
+        pod.ready = False
+        self.on_incident(
+            "pod_crash", pod.name, f"restart in {restart_s + self.spec.startup_s:.3f} s"
+        )
+        for proc in pod.procs:
+            if proc.is_alive:
+                proc.interrupt("crash")
+        for member in pod.members:
+            self.group.leave(member)
+            self.ready_consumers.add(-1)
+        pod.members, pod.procs = [], []
+        self.env.process(self._boot(pod, restart_s))
+
+    def _consume(self, pod: Pod, member: Member) -> ProcessGenerator:
+        env, group, handler = self.env, self.group, self.handler
+        fetched: Fetched | None = None
+        busy = False
+        try:
+            while True:
+                if env.now < group.paused_until:  # rebalance in progress
+                    yield env.timeout(group.paused_until - env.now)
+                    continue
+                fetched = group.fetch(member, self.spec.max_poll_records)
+                if fetched is None:
+                    yield group.wait_for_records(member)
+                    continue
+                self.polls += 1
+                self.busy.add(1)
+                busy = True
+                start = env.now
+                records = np.fromiter(fetched.records, dtype=np.int64, count=len(fetched.records))
+                fresh = handler.begin(records, pod.name)
+                yield env.timeout(self.service.draw(len(records)))
+                yield from handler.finish(fresh, start, pod.name, fetched)
+                group.commit(fetched)
+                fetched = None
+                self.busy.add(-1)
+                busy = False
+        except simpy.Interrupt:
+            if busy:
+                self.busy.add(-1)
+            if fetched is not None:
+                if group.delivery == "at_least_once":
+                    group.rewind(fetched)
+                else:
+                    records = np.asarray(fetched.records, dtype=np.int64)
+                    handler.drop(records, f"{self.name} pod crash (at-most-once)")
+
+
+class Ingress:
+    """The transaction-ingestor: a shared FIFO of requests served by c servers.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    spec : IngestorSpec
+    rng : numpy.random.Generator
+        Service-time stream.
+    serve : callable(record, start_s, end_s, server_name)
+        Called when a request completes (validation, produce); may return a generator to
+        ``yield from`` (producer back-pressure).
+    shed : callable(record, reason)
+        Called for a request arriving to a full queue.
+    """
+
+    name = "transaction_ingestor"
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        spec: IngestorSpec,
+        rng: np.random.Generator,
+        serve: Callable[[int, float, float, str], ProcessGenerator | None],
+        shed: Callable[[int, str], None],
+    ) -> None:
+        self.env = env
+        self.spec = spec
+        self.service = ServiceTime(spec.service, rng)
+        self.serve = serve
+        self.shed = shed
+        self.queue: deque[int] = deque()
+        self._idle: list[simpy.Event] = []
+        self.depth = TimeWeighted(env)
+        self.busy = TimeWeighted(env)
+        self.ready_consumers = TimeWeighted(env)
+        self.n_servers = spec.replicas * spec.concurrency
+        self.pods = [Pod(f"{self.name}-{i}") for i in range(spec.replicas)]
+
+    def start(self) -> None:
+        """Start the servers (each ready after ``startup_s``)."""
+        for i in range(self.n_servers):
+            pod = self.pods[i // self.spec.concurrency]
+            self.env.process(self._server(pod, f"{pod.name}/s{i % self.spec.concurrency}"))
+
+    def pods_ready(self) -> int:
+        """Number of ready pods."""
+        return sum(p.ready for p in self.pods)
+
+    def submit(self, record: int) -> None:
+        """A request arrives now: queue it, or shed it when the queue is full."""
+        limit = self.spec.queue_limit
+        if limit is not None and len(self.queue) >= limit:
+            self.shed(record, f"ingress queue full (queue_limit={limit})")
+            return
+        self.queue.append(record)
+        self.depth.add(1)
+        if self._idle:
+            ev = self._idle.pop()
+            ev.succeed()
+
+    def _server(self, pod: Pod, name: str) -> ProcessGenerator:
+        env = self.env
+        if self.spec.startup_s > 0:
+            yield env.timeout(self.spec.startup_s)
+        pod.ready = True
+        self.ready_consumers.add(1)
+        queue = self.queue
+        while True:
+            if not queue:
+                ev = env.event()
+                self._idle.append(ev)
+                yield ev
+                continue
+            record = queue.popleft()
+            self.depth.add(-1)
+            self.busy.add(1)
+            start = env.now
+            yield env.timeout(self.service.draw(1))
+            self.busy.add(-1)
+            out = self.serve(record, start, env.now, name)
+            if out is not None:
+                yield from out

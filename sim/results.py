@@ -1,0 +1,114 @@
+"""Results of a run: tidy frames, a one-row summary, and the scenario; saved as Parquet + YAML.
+
+Frames (units in column names; times are processing seconds since the start of the run):
+
+- ``transactions``: one row per transaction that arrived. ``row`` (position in the workload),
+  ``tx_id`` (source TRANSACTION_ID, −1 if synthetic), ``customer_id``, ``terminal_id``,
+  ``amount``, ``event_time`` (datetime64, naive), ``arrival_s``, ``{ingest,enrich,detect,alert}_
+  {start,end}_s`` (NaN = not reached), ``latency_s`` (completion − arrival; NaN unless
+  completed), ``score`` (probability of fraud), ``label`` (true TX_FRAUD), ``alerted``,
+  ``model_version`` (−1 = not scored), ``outcome`` (completed / in_flight / shed /
+  dead_lettered / lost), ``outcome_stage`` (deployment where it ended or is), ``reason``.
+- ``spans``: one row per hop: ``trace_id`` (= row), ``span_id``, ``service``, ``pod``,
+  ``partition``, ``queue_wait_s``, ``service_s``, ``start_s``, ``end_s``.
+- ``metrics``: long format ``time_s``, ``name``, ``labels``, ``value`` (see ``sim.monitoring``).
+- ``incidents``: ``time_s``, ``kind`` (pod_ready, pod_crash, rebalance ...), ``target``, ``detail``.
+- ``models``: ``version``, ``kind``, ``train_start``, ``train_end``, ``n_train``,
+  ``n_train_frauds``, ``train_average_precision``.
+- ``summary``: one row; see :data:`SUMMARY_KEYS`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from sim.scenario import Scenario
+
+__all__ = ["Results", "SUMMARY_KEYS", "FRAMES"]
+
+FRAMES = ("transactions", "spans", "metrics", "incidents", "models", "summary")
+SUMMARY_KEYS = (
+    "generated",
+    "completed",
+    "in_flight",
+    "shed",
+    "dead_lettered",
+    "lost",
+    "duplicates",
+    "throughput_per_s",
+    "latency_p50_s",
+    "latency_p95_s",
+    "latency_p99_s",
+    "latency_max_s",
+    "average_precision",
+    "card_precision_at_100",
+    "alerts",
+    "alerted_frauds",
+    "frauds",
+    "max_lag",
+    "rebalances",
+    "sim_time_s",
+    "wall_s",
+)
+"""Keys of ``summary`` / ``summary.json`` (counts, rates per s, latencies in s, AP and CP@100 of
+the completed, scored transactions; NaN when undefined)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Results:
+    """Everything a run produced (see the module docstring for the frames)."""
+
+    scenario: Scenario
+    transactions: pd.DataFrame
+    spans: pd.DataFrame
+    metrics: pd.DataFrame
+    incidents: pd.DataFrame
+    models: pd.DataFrame
+    summary: pd.DataFrame
+
+    def summary_dict(self) -> dict[str, float | int]:
+        """The summary row as plain Python numbers."""
+        row = self.summary.iloc[0].to_dict()
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+
+    def save(self, directory: str | Path) -> Path:
+        """Write Parquet per frame, ``scenario.yaml`` and ``summary.json`` into ``directory``.
+
+        Written into a temporary sibling folder first and renamed, so a failure leaves no
+        half-written folder. An existing folder is replaced.
+        """
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+        try:
+            self.write_into(tmp)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+    def write_into(self, directory: Path) -> None:
+        """Write the files into an existing folder (no atomicity; see :meth:`save`)."""
+        for name in FRAMES:
+            getattr(self, name).to_parquet(directory / f"{name}.parquet", index=False)
+        self.scenario.to_yaml(directory / "scenario.yaml")
+        (directory / "summary.json").write_text(
+            json.dumps(self.summary_dict(), indent=2, allow_nan=True)
+        )
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Results:
+        """Read a folder written by :meth:`save`."""
+        d = Path(directory)
+        frames = {name: pd.read_parquet(d / f"{name}.parquet") for name in FRAMES}
+        return cls(scenario=Scenario.from_yaml(d / "scenario.yaml"), **frames)

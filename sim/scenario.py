@@ -1,0 +1,290 @@
+"""The scenario: one validated, immutable tree of every knob of a simulation run.
+
+Units are in the field names (``_s`` seconds of processing time, ``_per_s`` per second,
+``_days`` days of event time). A bad value fails at load time with a pydantic
+``ValidationError`` (a ``ValueError``) naming the field path and the allowed range. What-ifs are
+copies: ``scenario.model_copy(update=...)`` or :func:`with_changes` for a dotted path.
+
+Presets are YAML files in ``sim/presets`` loaded by :func:`load_preset`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tinybots.errors import InputError
+
+__all__ = [
+    "Scenario",
+    "ServiceTimeSpec",
+    "DeploymentSpec",
+    "IngestorSpec",
+    "Deployments",
+    "TopicSpec",
+    "Topics",
+    "BankSpec",
+    "WorkloadSpec",
+    "AlertSpec",
+    "LabelSpec",
+    "ModelSpec",
+    "PodCrash",
+    "preset_names",
+    "load_preset",
+    "with_changes",
+]
+
+PRESET_DIR = Path(__file__).with_name("presets")
+StageName = Literal["transaction_ingestor", "feature_enricher", "fraud_detector", "alert_service"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServiceTimeSpec(_Frozen):
+    """Service time of one poll: ``fixed_s + per_record_s × n`` scaled by a random factor of mean 1.
+
+    ``distribution``: deterministic (factor 1), exponential (mean 1), lognormal (mean 1, ``cv``).
+    """
+
+    distribution: Literal["deterministic", "exponential", "lognormal"] = "exponential"
+    fixed_s: float = Field(0.0, ge=0.0, le=3600.0)
+    per_record_s: float = Field(0.001, ge=0.0, le=3600.0)
+    cv: float = Field(0.5, gt=0.0, le=10.0)
+
+
+class DeploymentSpec(_Frozen):
+    """A consumer deployment: ``replicas`` pods, each running ``concurrency`` consumers."""
+
+    replicas: int = Field(1, ge=1, le=1000)
+    startup_s: float = Field(0.0, ge=0.0, le=3600.0)
+    concurrency: int = Field(1, ge=1, le=64)
+    max_poll_records: int = Field(100, ge=1, le=100_000)
+    service: ServiceTimeSpec = ServiceTimeSpec()
+    delivery: Literal["at_least_once", "at_most_once"] = "at_least_once"
+
+
+class IngestorSpec(_Frozen):
+    """The request/response ingress: a shared FIFO served by ``replicas × concurrency`` servers.
+
+    ``queue_limit`` (None = unbounded) sheds requests arriving to a full queue.
+    """
+
+    replicas: int = Field(2, ge=1, le=1000)
+    startup_s: float = Field(0.0, ge=0.0, le=3600.0)
+    concurrency: int = Field(1, ge=1, le=64)
+    service: ServiceTimeSpec = ServiceTimeSpec(per_record_s=0.01)
+    queue_limit: int | None = Field(None, ge=0, le=100_000_000)
+
+
+class Deployments(_Frozen):
+    """The pipeline's deployments (DESIGN §1)."""
+
+    transaction_ingestor: IngestorSpec = IngestorSpec()
+    feature_enricher: DeploymentSpec = DeploymentSpec()
+    fraud_detector: DeploymentSpec = DeploymentSpec()
+    alert_service: DeploymentSpec = DeploymentSpec()
+    label_feed: DeploymentSpec = DeploymentSpec(
+        service=ServiceTimeSpec(distribution="deterministic", per_record_s=1e-5)
+    )
+
+
+class TopicSpec(_Frozen):
+    """A topic of ``partitions`` logs; ``capacity_records`` soft-bounds uncommitted records.
+
+    None = unbounded.
+    """
+
+    partitions: int = Field(6, ge=1, le=1024)
+    capacity_records: int | None = Field(None, ge=1, le=100_000_000)
+
+
+class Topics(_Frozen):
+    """The topics wiring the services: transactions → features-ready → fraud-scores, plus labels."""
+
+    transactions: TopicSpec = TopicSpec()
+    features_ready: TopicSpec = TopicSpec()
+    fraud_scores: TopicSpec = TopicSpec()
+    labels: TopicSpec = TopicSpec(partitions=1)
+    rebalance_pause_s: float = Field(3.0, ge=0.0, le=600.0)
+
+
+class BankSpec(_Frozen):
+    """The generated bank (handbook simulator); ``nb_days`` None = just enough days."""
+
+    n_customers: int = Field(5000, ge=1, le=1_000_000)
+    n_terminals: int = Field(10000, ge=1, le=10_000_000)
+    radius: float = Field(5.0, gt=0.0, le=150.0)
+    nb_days: int | None = Field(None, ge=1, le=3650)
+
+
+class WorkloadSpec(_Frozen):
+    """Where transactions come from and when they arrive.
+
+    ``kind="replay"``: the transactions of the live window [start, start + ``live_duration_s``)
+    of event time, where start = first day of the table + ``live_start_day`` days +
+    ``live_start_hour`` hours, arrive at ``(tx_time − start) / speedup`` seconds of processing
+    time. The table is ``transactions_path`` when given, else a generated bank.
+
+    ``kind="poisson"``: arrivals at ``rate_per_s × (1 + diurnal_amplitude × cos(2π (t −
+    peak_time_s) / period_s))`` over ``live_duration_s / speedup`` seconds of processing time;
+    content is drawn with replacement from the live window of the bank (``content="bank"``) or
+    synthesised without a bank (``content="synthetic"``, queueing studies of the ingestor only).
+    Event time of a Poisson arrival = start + arrival_s × speedup.
+    """
+
+    kind: Literal["replay", "poisson"] = "replay"
+    transactions_path: str | None = None
+    bank: BankSpec = BankSpec()
+    live_start_day: int = Field(51, ge=0, le=3650)
+    live_start_hour: float = Field(0.0, ge=0.0, lt=24.0)
+    live_duration_s: float = Field(86400.0, gt=0.0, le=3.2e7)
+    speedup: float = Field(1.0, gt=0.0, le=1e7)
+    content: Literal["bank", "synthetic"] = "bank"
+    rate_per_s: float = Field(10.0, gt=0.0, le=1e6)
+    diurnal_amplitude: float = Field(0.0, ge=0.0, lt=1.0)
+    peak_time_s: float = Field(0.0, ge=0.0)
+    period_s: float = Field(86400.0, gt=0.0)
+
+
+class AlertSpec(_Frozen):
+    """Alert when score >= ``threshold``, at most ``cards_per_day`` cards per event day."""
+
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    cards_per_day: int = Field(100, ge=0, le=10_000_000)
+
+
+class LabelSpec(_Frozen):
+    """Label feed: each label is published ``delay_days`` of event time after its transaction."""
+
+    delay_days: float = Field(7.0, ge=0.0, le=365.0)
+    publish_interval_s: float = Field(1.0, gt=0.0, le=86400.0)
+
+
+class ModelSpec(_Frozen):
+    """The model: ``kind`` trained on ``train_days`` ending ``gap_days`` before the live day."""
+
+    kind: Literal[
+        "logistic_regression", "decision_tree_depth_2", "decision_tree", "random_forest"
+    ] = "logistic_regression"
+    train_days: int = Field(7, ge=1, le=365)
+    gap_days: int = Field(7, ge=0, le=365)
+
+
+class PodCrash(_Frozen):
+    """A scheduled fault: pod ``pod`` of ``deployment`` crashes at ``at_s``.
+
+    It restarts after ``restart_s`` plus its start-up time.
+    """
+
+    deployment: Literal["feature_enricher", "fraud_detector", "alert_service", "label_feed"]
+    at_s: float = Field(ge=0.0)
+    pod: int = Field(0, ge=0)
+    restart_s: float = Field(10.0, ge=0.0, le=86400.0)
+
+
+class Scenario(_Frozen):
+    """Every knob of one simulation run (see the module docstring for units and loading)."""
+
+    name: str = "custom"
+    seed: int = Field(0, ge=0, le=2**63 - 1)
+    workload: WorkloadSpec = WorkloadSpec()
+    topics: Topics = Topics()
+    deployments: Deployments = Deployments()
+    alerts: AlertSpec = AlertSpec()
+    labels: LabelSpec = LabelSpec()
+    model: ModelSpec = ModelSpec()
+    last_stage: StageName = "alert_service"
+    monitoring_interval_s: float = Field(10.0, gt=0.0, le=86400.0)
+    max_duration_s: float = Field(86400.0, gt=0.0, le=1e9)
+    faults: tuple[PodCrash, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        w = self.workload
+        needs_model = self.last_stage in ("fraud_detector", "alert_service")
+        if w.kind == "poisson" and w.content == "synthetic" and needs_model:
+            raise ValueError(
+                "workload.content: 'synthetic' has no history to train a model on; use "
+                "content='bank' or last_stage in {'transaction_ingestor', 'feature_enricher'}"
+            )
+        if needs_model and w.live_start_day < self.model.train_days + self.model.gap_days:
+            raise ValueError(
+                f"workload.live_start_day: must be >= model.train_days + model.gap_days "
+                f"({self.model.train_days + self.model.gap_days}) so the model has a training "
+                "window, "
+                f"got {w.live_start_day}"
+            )
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scenario:
+        """Validate a (nested) dict, e.g. papermill parameters."""
+        return cls.model_validate(data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Scenario:
+        """Load and validate a YAML scenario file (``InputError`` if it is not a mapping)."""
+        data = yaml.safe_load(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise InputError(
+                f"scenario file {path}: expected a mapping of fields, got {type(data).__name__}"
+            )
+        return cls.model_validate(data)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """YAML text of the full effective scenario (written to ``path`` when given)."""
+        text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+
+def preset_names() -> list[str]:
+    """Names of the bundled presets (``sim/presets/*.yaml``)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str) -> Scenario:
+    """Load a bundled preset by name.
+
+    Raises
+    ------
+    InputError
+        Unknown preset (the message lists the known ones).
+    """
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise InputError(
+            f"preset: unknown preset {name!r}; known presets: {', '.join(preset_names())}"
+        )
+    return Scenario.from_yaml(path)
+
+
+def with_changes(scenario: Scenario, path: str, value: Any) -> Scenario:
+    """A copy of ``scenario`` with the dotted field ``path`` set to ``value``, validated again.
+
+    >>> sc = with_changes(Scenario(), "deployments.fraud_detector.replicas", 4)
+    >>> sc.deployments.fraud_detector.replicas
+    4
+
+    Raises
+    ------
+    InputError
+        ``path`` names no field. Out-of-range values raise pydantic's ``ValidationError``.
+    """
+    data = scenario.model_dump()
+    node: Any = data
+    keys = path.split(".")
+    for key in keys[:-1]:
+        if not isinstance(node, dict) or key not in node:
+            raise InputError(f"{path}: no such scenario field ({key!r})")
+        node = node[key]
+    if not isinstance(node, dict) or keys[-1] not in node:
+        raise InputError(f"{path}: no such scenario field ({keys[-1]!r})")
+    node[keys[-1]] = value
+    return Scenario.model_validate(data)

@@ -1,0 +1,267 @@
+"""The bots of the fraud pipeline as stage handlers (the real code each service runs).
+
+- transaction-ingestor (:class:`IngestorService`): validates the event schema (bad events are
+  dead-lettered with the reason) and produces to ``transactions`` keyed by card;
+- feature-enricher (:class:`EnricherHandler`): ``FeatureStore.update`` per record (idempotent by
+  transaction id), produces to ``features-ready``;
+- fraud-detector (:class:`DetectorHandler`): ONE ``predict_proba`` call per micro-batch on the
+  model from the registry, records score and model version, produces to ``fraud-scores``;
+- alert-service (:class:`AlertHandler`): applies :class:`sim.alerts.AlertPolicy`;
+- label-feed: :func:`label_publisher` publishes each label ``delay_days`` of event time after its
+  transaction (history labels too) and :class:`LabelHandler` feeds them to
+  ``FeatureStore.add_label``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.alerts import AlertPolicy
+from sim.bus import Fetched, Topic
+from sim.ledger import Ledger
+from sim.telemetry import Outcome, Stage
+from sim.workload import TxTable
+
+__all__ = [
+    "IngestorService",
+    "EnricherHandler",
+    "DetectorHandler",
+    "AlertHandler",
+    "LabelHandler",
+    "LabelTable",
+    "label_publisher",
+    "schema_errors",
+]
+
+ProcessGenerator = Generator[simpy.Event, Any, Any]
+
+
+def schema_errors(table: TxTable) -> np.ndarray:
+    """Per-row validation message of the event schema (None = valid), object array of shape (n,).
+
+    Rules: ``TX_AMOUNT`` finite and >= 0; ``CUSTOMER_ID``, ``TERMINAL_ID`` >= 0;
+    event time finite.
+    """
+    out = np.full(len(table), None, dtype=object)
+    out[~(np.isfinite(table.amount) & (table.amount >= 0))] = (
+        "schema: TX_AMOUNT must be finite and >= 0"
+    )
+    out[table.customer_id < 0] = "schema: CUSTOMER_ID must be >= 0"
+    out[table.terminal_id < 0] = "schema: TERMINAL_ID must be >= 0"
+    out[~np.isfinite(table.event_time_s)] = "schema: TX_DATETIME must be a valid time"
+    return out
+
+
+class _Stage:
+    stage: Stage
+
+    def __init__(
+        self, table: TxTable, ledger: Ledger, topic_in: Topic, topic_out: Topic | None
+    ) -> None:
+        self.table = table
+        self.ledger = ledger
+        self.topic_in = topic_in
+        self.topic_out = topic_out if ledger.last_stage > self.stage else None
+
+    def compute(self, rows: np.ndarray) -> None:
+        """The stage's real work on fresh rows."""
+
+    def begin(self, records: np.ndarray, pod: str) -> np.ndarray:
+        rows = self.ledger.fresh(self.stage, records)
+        if len(rows):
+            self.compute(rows)
+        return rows
+
+    def finish(
+        self, rows: np.ndarray, start_s: float, pod: str, fetched: Fetched
+    ) -> ProcessGenerator:
+        if len(rows) == 0:
+            return
+        keys = self.table.customer_id[rows]
+        self.ledger.served(
+            self.stage, rows, start_s, self.topic_in.env.now, pod, self.topic_in.partition_of(keys)
+        )
+        if self.topic_out is not None:
+            yield from self.topic_out.produce(rows, keys)
+
+    def drop(self, records: np.ndarray, reason: str) -> None:
+        self.ledger.finish(records, Outcome.LOST, self.stage, reason)
+
+
+class IngestorService:
+    """Request handler of the transaction-ingestor (see module docstring)."""
+
+    def __init__(self, table: TxTable, ledger: Ledger, topic_out: Topic | None) -> None:
+        self.table = table
+        self.ledger = ledger
+        self.topic_out = topic_out if ledger.last_stage > Stage.INGESTOR else None
+        self.errors = schema_errors(table)
+        self.keys = table.customer_id
+
+    def serve(self, row: int, start_s: float, end_s: float, server: str) -> ProcessGenerator | None:
+        led = self.ledger
+        led.start[Stage.INGESTOR, row] = start_s
+        led.end[Stage.INGESTOR, row] = end_s
+        led.ingest_server[row] = led.pod_id(server)
+        err = self.errors[row]
+        if err is not None:
+            led.finish(np.array([row]), Outcome.DEAD_LETTERED, Stage.INGESTOR, err)
+            return None
+        if self.topic_out is None:
+            led.finish(np.array([row]), Outcome.COMPLETED, Stage.INGESTOR, None)
+            return None
+        topic = self.topic_out
+        if topic.capacity_records is None:
+            topic.append(int(self.keys[row]) % topic.n_partitions, (row,))
+            return None
+        return topic.produce(np.array([row]), self.keys[row : row + 1])
+
+    def shed(self, row: int, reason: str) -> None:
+        self.ledger.finish(np.array([row]), Outcome.SHED, Stage.INGESTOR, reason)
+
+
+class EnricherHandler(_Stage):
+    """feature-enricher: the online feature store, shared by all enricher pods."""
+
+    stage = Stage.ENRICHER
+
+    def __init__(
+        self, table: TxTable, ledger: Ledger, topic_in: Topic, topic_out: Topic, store: Any
+    ) -> None:
+        super().__init__(table, ledger, topic_in, topic_out)
+        self.store = store
+        self.features = np.full((len(table), 15), np.nan)
+        self.enriched = np.zeros(len(table), dtype=bool)
+
+    def compute(self, rows: np.ndarray) -> None:
+        t = self.table
+        rows = rows[~self.enriched[rows]]  # the store was already updated for redelivered rows
+        update = self.store.update
+        for i, c, term, ts, amt in zip(
+            rows.tolist(),
+            t.customer_id[rows].tolist(),
+            t.terminal_id[rows].tolist(),
+            t.event_time_s[rows].tolist(),
+            t.amount[rows].tolist(), strict=False,
+        ):
+            self.features[i] = update(c, term, ts, amt)
+        self.enriched[rows] = True
+
+
+class DetectorHandler(_Stage):
+    """fraud-detector: one ``predict_proba`` per micro-batch with the registry's model."""
+
+    stage = Stage.DETECTOR
+
+    def __init__(
+        self,
+        table: TxTable,
+        ledger: Ledger,
+        topic_in: Topic,
+        topic_out: Topic,
+        features: np.ndarray,
+        model: Any,
+        version: int,
+    ) -> None:
+        super().__init__(table, ledger, topic_in, topic_out)
+        self.features = features
+        self.model = model
+        self.version = version
+
+    def compute(self, rows: np.ndarray) -> None:
+        self.ledger.score[rows] = self.model.predict_proba(self.features[rows])[:, 1]
+        self.ledger.model_version[rows] = self.version
+
+
+class AlertHandler(_Stage):
+    """alert-service: threshold + daily card budget, idempotent by transaction id."""
+
+    stage = Stage.ALERT
+
+    def __init__(
+        self, table: TxTable, ledger: Ledger, topic_in: Topic, policy: AlertPolicy
+    ) -> None:
+        super().__init__(table, ledger, topic_in, None)
+        self.policy = policy
+        self.day = (table.event_time_s // 86400).astype(np.int64)
+
+    def compute(self, rows: np.ndarray) -> None:
+        led, decide = self.ledger, self.policy.decide
+        for i, d, c, s in zip(
+            rows.tolist(),
+            self.day[rows].tolist(),
+            self.table.customer_id[rows].tolist(),
+            led.score[rows].tolist(), strict=False,
+        ):
+            led.alerted[i] = decide(d, c, s)
+
+
+class LabelTable:
+    """Labels to publish, sorted by due event time: terminal, tx event time (s), fraud, due (s)."""
+
+    def __init__(
+        self, terminal: np.ndarray, event_time_s: np.ndarray, fraud: np.ndarray, delay_s: float
+    ) -> None:
+        order = np.argsort(event_time_s, kind="stable")
+        self.terminal = np.asarray(terminal, dtype=np.int64)[order]
+        self.event_time_s = np.asarray(event_time_s, dtype=np.float64)[order]
+        self.fraud = np.asarray(fraud, dtype=np.int64)[order]
+        self.due_s = self.event_time_s + delay_s
+        self.published = 0
+
+    def __len__(self) -> int:
+        return len(self.due_s)
+
+
+def label_publisher(
+    env: simpy.Environment,
+    labels: LabelTable,
+    topic: Topic,
+    live_start_s: float,
+    speedup: float,
+    interval_s: float,
+) -> ProcessGenerator:
+    """label-feed: every ``interval_s``, publish the labels now due.
+
+    Event time now = ``live_start_s + env.now × speedup``.
+    """
+    while labels.published < len(labels):
+        now_event = live_start_s + env.now * speedup
+        end = int(np.searchsorted(labels.due_s, now_event, side="right"))
+        if end > labels.published:
+            idx = np.arange(labels.published, end)
+            labels.published = end
+            yield from topic.produce(idx, labels.terminal[idx])
+        yield env.timeout(interval_s)
+
+
+class LabelHandler:
+    """The feature store's label consumer: ``FeatureStore.add_label`` per published label."""
+
+    def __init__(self, labels: LabelTable, store: Any) -> None:
+        self.labels = labels
+        self.store = store
+        self.applied = np.zeros(len(labels), dtype=bool)
+
+    def begin(self, records: np.ndarray, pod: str) -> np.ndarray:
+        rows = records[~self.applied[records]]
+        lab = self.labels
+        for i in rows.tolist():
+            self.store.add_label(
+                int(lab.terminal[i]), float(lab.event_time_s[i]), int(lab.fraud[i])
+            )
+        self.applied[rows] = True
+        return rows
+
+    def finish(
+        self, rows: np.ndarray, start_s: float, pod: str, fetched: Fetched
+    ) -> ProcessGenerator:
+        return
+        yield
+
+    def drop(self, records: np.ndarray, reason: str) -> None:
+        """Labels are not transactions: a lost label only leaves the terminal risk stale."""

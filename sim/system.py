@@ -1,0 +1,281 @@
+"""Wiring and running the pipeline: ``build(scenario) -> System`` and ``run(...) -> Results``.
+
+``build`` creates the environment, the workload, the topics and consumer groups, the
+deployments and their bots (training the model and warming the feature store when the
+scenario's last stage needs them) without advancing time. ``run`` starts the processes and
+advances time.
+
+Horizon: the run ends as soon as every transaction of the workload has arrived and reached a
+final outcome (the pipeline has drained), or at ``max_duration_s`` of processing time, whichever
+comes first. At the cap, transactions that arrived but have no outcome are ``in_flight`` with the
+stage where they are; transactions scheduled after the cap never arrived and are not counted as
+generated. (``env.run(until=...)`` does not process events scheduled exactly at the cap.)
+Conservation is checked at the end of every run (``sim.ledger.ConservationError``).
+
+Randomness: ``SeedSequence(scenario.seed).spawn`` gives one Generator per name in
+:data:`STREAMS` (arrivals, content, one per deployment's service times, faults), so changing a
+deployment never changes the transaction stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim.alerts import AlertPolicy
+from sim.bus import ConsumerGroup, Topic
+from sim.ledger import Ledger
+from sim.monitoring import Monitor
+from sim.pods import Deployment, Ingress
+from sim.results import Results
+from sim.scenario import Scenario
+from sim.services import (
+    AlertHandler,
+    DetectorHandler,
+    EnricherHandler,
+    IngestorService,
+    LabelHandler,
+    LabelTable,
+    label_publisher,
+)
+from sim.telemetry import STAGES, Stage
+from sim.workload import SECONDS_PER_DAY, TxTable, build_workload
+
+__all__ = ["System", "build", "run", "STREAMS", "streams"]
+
+STREAMS = (
+    "arrivals",
+    "content",
+    "transaction_ingestor",
+    "feature_enricher",
+    "fraud_detector",
+    "alert_service",
+    "label_feed",
+    "faults",
+)
+"""Named random streams, spawned in this order from the root seed."""
+
+_STAGE_OF = {v: k for k, v in STAGES.items()}
+
+
+def streams(seed: int) -> dict[str, np.random.Generator]:
+    """One independent Generator per name in :data:`STREAMS` (``SeedSequence(seed).spawn``)."""
+    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return {name: np.random.default_rng(s) for name, s in zip(STREAMS, children, strict=False)}
+
+
+@dataclass(eq=False)
+class System:
+    """A wired, not yet started pipeline (see :func:`build`)."""
+
+    scenario: Scenario
+    env: simpy.Environment
+    table: TxTable
+    ledger: Ledger
+    topics: dict[str, Topic]
+    groups: dict[str, ConsumerGroup]
+    ingress: Ingress
+    deployments: dict[str, Deployment]
+    monitor: Monitor
+    rngs: dict[str, np.random.Generator]
+    labels: LabelTable | None = None
+    models: list[dict[str, Any]] = field(default_factory=list)
+    incidents: list[tuple[float, str, str, str]] = field(default_factory=list)
+    build_wall_s: float = 0.0
+    started: bool = False
+
+    def incident(self, kind: str, target: str, detail: str) -> None:
+        """Record an incident now."""
+        self.incidents.append((self.env.now, kind, target, detail))
+
+
+def build(scenario: Scenario) -> System:
+    """Wire topics, deployments and bots for ``scenario`` (no time passes)."""
+    t0 = time.perf_counter()
+    env = simpy.Environment()
+    rngs = streams(scenario.seed)
+    last = _STAGE_OF[scenario.last_stage]
+    table = build_workload(
+        scenario.workload, rngs["arrivals"], rngs["content"], with_history=last > Stage.INGESTOR
+    )
+    ledger = Ledger(table.arrival_s, last)
+    tp = scenario.topics
+    topics = {
+        name: Topic(env, name, spec.partitions, spec.capacity_records)
+        for name, spec in (
+            ("transactions", tp.transactions),
+            ("features-ready", tp.features_ready),
+            ("fraud-scores", tp.fraud_scores),
+            ("labels", tp.labels),
+        )
+    }
+    sys_ = System(scenario, env, table, ledger, topics, {}, None, {}, None, rngs)  # type: ignore[arg-type]
+    ing = IngestorService(table, ledger, topics["transactions"])
+    sys_.ingress = Ingress(
+        env,
+        scenario.deployments.transaction_ingestor,
+        rngs["transaction_ingestor"],
+        ing.serve,
+        ing.shed,
+    )
+    if last > Stage.INGESTOR:
+        _wire_consumers(sys_, last)
+    deps: dict[str, Any] = {Ingress.name: sys_.ingress, **sys_.deployments}
+    sys_.monitor = Monitor(env, ledger, list(sys_.groups.values()), deps, sys_.ingress)
+    sys_.build_wall_s = time.perf_counter() - t0
+    return sys_
+
+
+def _wire_consumers(s: System, last: Stage) -> None:
+    from sim.brains import train_model, warm_store
+
+    sc, table, env = s.scenario, s.table, s.env
+    delay_s = sc.labels.delay_days * SECONDS_PER_DAY
+    history = table.history if table.history is not None else _empty_history()
+    store = warm_store(history, table.live_start_s, delay_s)
+    enricher = EnricherHandler(
+        table, s.ledger, s.topics["transactions"], s.topics["features-ready"], store
+    )
+    handlers: dict[str, Any] = {"feature_enricher": enricher}
+    if last >= Stage.DETECTOR:
+        live_day = table.live_start_s - sc.workload.live_start_hour * 3600.0
+        trained = train_model(history, sc.model, live_day)
+        s.models.append(trained.info)
+        handlers["fraud_detector"] = DetectorHandler(
+            table,
+            s.ledger,
+            s.topics["features-ready"],
+            s.topics["fraud-scores"],
+            enricher.features,
+            trained.model,
+            trained.version,
+        )
+    if last >= Stage.ALERT:
+        policy = AlertPolicy(sc.alerts.threshold, sc.alerts.cards_per_day)
+        handlers["alert_service"] = AlertHandler(table, s.ledger, s.topics["fraud-scores"], policy)
+    ht = _history_seconds(history)
+    pending = ht >= table.live_start_s - delay_s
+    s.labels = LabelTable(
+        np.concatenate([history["TERMINAL_ID"].to_numpy(np.int64)[pending], table.terminal_id]),
+        np.concatenate([ht[pending], table.event_time_s]),
+        np.concatenate([history["TX_FRAUD"].to_numpy(np.int64)[pending], table.fraud]),
+        delay_s,
+    )
+    handlers["label_feed"] = LabelHandler(s.labels, store)
+    topic_in = {
+        "feature_enricher": "transactions",
+        "fraud_detector": "features-ready",
+        "alert_service": "fraud-scores",
+        "label_feed": "labels",
+    }
+    for name, handler in handlers.items():
+        spec = getattr(sc.deployments, name)
+        group = ConsumerGroup(
+            env,
+            name.replace("_", "-"),
+            s.topics[topic_in[name]],
+            delivery=spec.delivery,
+            rebalance_pause_s=sc.topics.rebalance_pause_s,
+        )
+        group.on_rebalance = s.incident
+        s.groups[name] = group
+        s.deployments[name] = Deployment(env, name, spec, group, handler, s.rngs[name], s.incident)
+
+
+def _history_seconds(history: pd.DataFrame) -> np.ndarray:
+    from sim.workload import event_seconds
+
+    return event_seconds(history["TX_DATETIME"]) if len(history) else np.empty(0)
+
+
+def _empty_history() -> pd.DataFrame:
+    from tinybots.schema import RAW_COLUMNS
+
+    f = pd.DataFrame({c: pd.Series(dtype="int64") for c in RAW_COLUMNS})
+    f["TX_DATETIME"] = pd.Series(dtype="datetime64[ns]")
+    f["TX_AMOUNT"] = pd.Series(dtype="float64")
+    return f
+
+
+def _arrivals(
+    env: simpy.Environment, s: System, done: simpy.Event
+) -> Generator[simpy.Event, Any, Any]:
+    ledger, submit = s.ledger, s.ingress.submit
+    for i, t in enumerate(s.table.arrival_s.tolist()):
+        dt = t - env.now
+        if dt > 0:
+            yield env.timeout(dt)
+        ledger.arrived = i + 1
+        submit(i)
+
+
+def _faults(s: System) -> Generator[simpy.Event, Any, Any]:
+    for crash in sorted(s.scenario.faults, key=lambda c: c.at_s):
+        if crash.at_s > s.env.now:
+            yield s.env.timeout(crash.at_s - s.env.now)
+        dep = s.deployments.get(crash.deployment)
+        if dep is not None:
+            dep.crash(crash.pod, crash.restart_s)
+
+
+def start(s: System) -> simpy.Event:
+    """Start every process of ``s``; returns the event that fires when the pipeline has drained."""
+    if s.started:
+        raise RuntimeError("System already started: build a new one to run again")
+    s.started = True
+    env, sc = s.env, s.scenario
+    done = env.event()
+    s.ingress.start()
+    for dep in s.deployments.values():
+        dep.start()
+    if s.labels is not None:
+        env.process(
+            label_publisher(
+                env,
+                s.labels,
+                s.topics["labels"],
+                s.table.live_start_s,
+                sc.workload.speedup,
+                sc.labels.publish_interval_s,
+            )
+        )
+    env.process(_arrivals(env, s, done))
+    if s.ledger.settled():  # empty workload
+        done.succeed()
+    else:
+        s.ledger.on_settled = done.succeed
+    env.process(s.monitor.run(sc.monitoring_interval_s))
+    if sc.faults:
+        env.process(_faults(s))
+    return done
+
+
+def run(scenario: Scenario | System, *, progress: bool = True) -> Results:
+    """Run a scenario (or a built System) to its horizon and return its Results.
+
+    Raises
+    ------
+    sim.ledger.ConservationError
+        The outcome counts do not add up (a bug, never expected).
+    """
+    t0 = time.perf_counter()
+    s = build(scenario) if isinstance(scenario, Scenario) else scenario
+    done = start(s)
+    cap = s.env.timeout(s.scenario.max_duration_s)
+    stop = s.env.any_of([done, cap])
+    from sim.progress import run_with_progress
+
+    run_with_progress(
+        s.env, stop, total_s=float(s.table.arrival_s[-1]) if len(s.table) else 0.0, enabled=progress
+    )
+    s.monitor.sample()
+    from sim.assemble import assemble
+
+    wall = time.perf_counter() - t0 + (s.build_wall_s if isinstance(scenario, System) else 0.0)
+    return assemble(s, wall)
