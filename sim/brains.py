@@ -5,7 +5,8 @@ The model is trained like the handbook's baseline (Le Borgne et al. 2022, Chapte
 with the 15 baseline features computed over the whole preceding history. It is registered in a
 ``tinybots.registry.ModelRegistry`` and the detector serves that version. The online feature
 store is warmed with the last 38 days of history (the longest window, 30 days, plus the 7-day
-label delay and a day of margin), with labels known up to ``live_start − delay``.
+label delay and a day of margin), with labels known for transactions up to
+``live_start − delay``.
 """
 
 from __future__ import annotations
@@ -76,11 +77,13 @@ def train_model(history: pd.DataFrame, spec: ModelSpec, live_day_start_s: float)
     model = make_model(spec.kind, random_state=0).fit(X, y)
     ap = average_precision(y, model.predict_proba(X)[:, 1])
     window = (str(pd.Timestamp(train_start, unit="s")), str(pd.Timestamp(train_end, unit="s")))
+    days = (pd.Timestamp(train_start, unit="s").date(), pd.Timestamp(train_end - 1, unit="s").date())
     registry = ModelRegistry()
     entry = registry.register(
         model,
         kind=spec.kind,
-        training_window=window,
+        training_window=days,
+        created_at=pd.Timestamp(live_day_start_s, unit="s").to_pydatetime(),
         features=list(FEATURE_COLUMNS),
         metrics={"train_average_precision": ap},
     )
@@ -104,5 +107,7 @@ def warm_store(history: pd.DataFrame, live_start_s: float, delay_s: float) -> An
     store = FeatureStore(delay_days=7)
     t = event_seconds(history["TX_DATETIME"])
     recent = history.loc[t >= live_start_s - HISTORY_DAYS * SECONDS_PER_DAY].reset_index(drop=True)
-    store.warm_start(recent, labels_until_s=live_start_s - delay_s)
+    # warm_start counts rows with t <= labels_until_s - 7 d as labelled; ours are those with
+    # t <= live_start - delay (the label feed publishes the rest as they come due).
+    store.warm_start(recent, labels_until_s=int(live_start_s - delay_s) + 7 * 86400)
     return store

@@ -244,7 +244,7 @@ class Ingress:
         self.serve = serve
         self.shed = shed
         self.queue: deque[int] = deque()
-        self._idle: list[simpy.Event] = []
+        self._idle: deque[simpy.Event] = deque()
         self.depth = TimeWeighted(env)
         self.busy = TimeWeighted(env)
         self.ready_consumers = TimeWeighted(env)
@@ -263,15 +263,15 @@ class Ingress:
 
     def submit(self, record: int) -> None:
         """A request arrives now: queue it, or shed it when the queue is full."""
+        if self._idle:  # an idle server takes it directly
+            self._idle.popleft().succeed(record)
+            return
         limit = self.spec.queue_limit
         if limit is not None and len(self.queue) >= limit:
             self.shed(record, f"ingress queue full (queue_limit={limit})")
             return
         self.queue.append(record)
         self.depth.add(1)
-        if self._idle:
-            ev = self._idle.pop()
-            ev.succeed()
 
     def _server(self, pod: Pod, name: str) -> ProcessGenerator:
         env = self.env
@@ -281,13 +281,13 @@ class Ingress:
         self.ready_consumers.add(1)
         queue = self.queue
         while True:
-            if not queue:
+            if queue:
+                record = queue.popleft()
+                self.depth.add(-1)
+            else:
                 ev = env.event()
                 self._idle.append(ev)
-                yield ev
-                continue
-            record = queue.popleft()
-            self.depth.add(-1)
+                record = yield ev
             self.busy.add(1)
             start = env.now
             yield env.timeout(self.service.draw(1))

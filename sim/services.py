@@ -136,6 +136,7 @@ class EnricherHandler(_Stage):
         self.store = store
         self.features = np.full((len(table), 15), np.nan)
         self.enriched = np.zeros(len(table), dtype=bool)
+        self.event_s = np.floor(table.event_time_s).astype(np.int64)  # the store wants int seconds
 
     def compute(self, rows: np.ndarray) -> None:
         t = self.table
@@ -145,7 +146,7 @@ class EnricherHandler(_Stage):
             rows.tolist(),
             t.customer_id[rows].tolist(),
             t.terminal_id[rows].tolist(),
-            t.event_time_s[rows].tolist(),
+            self.event_s[rows].tolist(),
             t.amount[rows].tolist(), strict=False,
         ):
             self.features[i] = update(c, term, ts, amt)
@@ -252,7 +253,7 @@ class LabelHandler:
         lab = self.labels
         for i in rows.tolist():
             self.store.add_label(
-                int(lab.terminal[i]), float(lab.event_time_s[i]), int(lab.fraud[i])
+                int(lab.terminal[i]), int(lab.event_time_s[i]), int(lab.fraud[i])
             )
         self.applied[rows] = True
         return rows

@@ -160,7 +160,7 @@ def _wire_consumers(s: System, last: Stage) -> None:
         policy = AlertPolicy(sc.alerts.threshold, sc.alerts.cards_per_day)
         handlers["alert_service"] = AlertHandler(table, s.ledger, s.topics["fraud-scores"], policy)
     ht = _history_seconds(history)
-    pending = ht >= table.live_start_s - delay_s
+    pending = ht > int(table.live_start_s - delay_s)
     s.labels = LabelTable(
         np.concatenate([history["TERMINAL_ID"].to_numpy(np.int64)[pending], table.terminal_id]),
         np.concatenate([ht[pending], table.event_time_s]),
