@@ -1,0 +1,239 @@
+"""One customer's transaction stream, draw for draw as in the handbook's simulator.
+
+The handbook (Le Borgne et al., 2022, Chapter 3, "Transaction data simulator") seeds numpy's
+legacy ``RandomState`` and Python's ``random`` with the customer id, then for each day draws a
+Poisson count and, per transaction, a normal time of day (dropped when outside (0, 86400) s),
+a normal amount (redrawn once from a uniform when negative) and a terminal with
+``random.choice``. See ``docs/handbook_reference.md`` (sections 1.5 and 4).
+
+Calling ``RandomState.poisson``/``normal`` once per draw costs about a microsecond each. This
+module instead takes the legacy generator's uniform doubles in blocks
+(``RandomState.random_sample`` yields exactly the doubles that the legacy Poisson, Gaussian and
+uniform samplers consume) and replays the legacy samplers on them in plain Python:
+
+* Poisson, ``lam < 10``: multiply uniforms until the product is ``<= exp(-lam)``; the count is
+  the number of factors minus one (numpy ``legacy_random_poisson``, multiplication method).
+* Gaussian: Marsaglia's polar method on ``2u - 1`` pairs, rejecting ``r2 >= 1`` or ``r2 == 0``,
+  returning ``f * x2`` and caching ``f * x1`` for the next call (numpy ``legacy_gauss``);
+  ``normal(loc, scale) = loc + scale * gauss``.
+* Uniform: ``low + (high - low) * u``.
+
+Only the standard library and numpy are imported, so worker processes start quickly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+
+DAY_S = 86_400
+"""Seconds per day."""
+TIME_MEAN_S = 43_200.0
+"""Mean time of day of a transaction (noon), in seconds (handbook: 86400 / 2)."""
+TIME_SD_S = 20_000.0
+"""Standard deviation of the time of day, in seconds (handbook)."""
+_BLOCK = 4096
+_POISSON_MULT_MAX_LAM = 10.0
+
+DayRows = tuple[list[int], list[int], list[float]]
+"""One customer-day: (time of day in s, terminal id, unrounded amount), in draw order."""
+
+
+def _double_source(rs: np.random.RandomState) -> Callable[[], float]:
+    """Return a function giving the legacy generator's next uniform double in [0, 1)."""
+
+    def blocks() -> Iterator[float]:
+        while True:
+            yield from rs.random_sample(_BLOCK).tolist()
+
+    return blocks().__next__
+
+
+class LegacyDraws:
+    """The scalar legacy ``RandomState`` samplers the handbook uses, replayed in Python.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of ``numpy.random.RandomState``.
+
+    Notes
+    -----
+    Equal, draw for draw, to calling ``RandomState(seed).poisson(lam)`` (for ``lam < 10``),
+    ``.normal(loc, scale)`` and ``.uniform(low, high)`` in the same order (tested in
+    ``tests/test_generator.py``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d, rs = LegacyDraws(7), np.random.RandomState(7)
+    >>> [d.poisson(2.5), d.normal(0.0, 1.0)] == [rs.poisson(2.5), rs.normal(0.0, 1.0)]
+    True
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._rs = np.random.RandomState(seed)
+        self._next = _double_source(self._rs)
+        self._gauss: float | None = None
+
+    def poisson(self, lam: float) -> int:
+        """Poisson count with mean ``lam``; ``0 <= lam < 10`` (legacy multiplication method)."""
+        if lam >= _POISSON_MULT_MAX_LAM:
+            raise ValueError(f"lam must be < {_POISSON_MULT_MAX_LAM} here, got {lam}")
+        if lam == 0.0:
+            return 0
+        enlam = math.exp(-lam)
+        nxt = self._next
+        count = 0
+        prod = nxt()
+        while prod > enlam:
+            count += 1
+            prod *= nxt()
+        return count
+
+    def gauss(self) -> float:
+        """Standard normal draw (legacy polar method with one cached value)."""
+        cached = self._gauss
+        if cached is not None:
+            self._gauss = None
+            return cached
+        nxt = self._next
+        while True:
+            x1 = 2.0 * nxt() - 1.0
+            x2 = 2.0 * nxt() - 1.0
+            r2 = x1 * x1 + x2 * x2
+            if r2 < 1.0 and r2 != 0.0:
+                break
+        f = math.sqrt(-2.0 * math.log(r2) / r2)
+        self._gauss = f * x1
+        return f * x2
+
+    def normal(self, loc: float, scale: float) -> float:
+        """Normal draw, ``loc + scale * gauss``."""
+        return loc + scale * self.gauss()
+
+    def uniform(self, low: float, high: float) -> float:
+        """Uniform draw on [low, high), ``low + (high - low) * u``."""
+        return low + (high - low) * self._next()
+
+
+def customer_days(
+    customer_id: int,
+    mean_amount: float,
+    std_amount: float,
+    mean_nb_tx_per_day: float,
+    terminals: Sequence[int],
+    nb_days: int,
+    *,
+    pick_terminals: bool = True,
+) -> Iterator[DayRows]:
+    """Yield one customer's transactions day by day, in the handbook's draw order.
+
+    Parameters
+    ----------
+    customer_id : int
+        Seeds both ``RandomState`` (numpy draws) and ``random.Random`` (terminal choice).
+    mean_amount, std_amount : float
+        Parameters of the normal amount (currency units).
+    mean_nb_tx_per_day : float
+        Poisson mean of the daily count, in [0, 4) for handbook profiles.
+    terminals : sequence of int
+        Reachable terminal ids, ascending (the list ``random.choice`` indexes into). When empty,
+        the numpy draws still happen but no transaction is kept (as in the handbook).
+    nb_days : int
+        Number of days to yield.
+    pick_terminals : bool, default True
+        If False, skip the terminal draw and yield terminal id -1 (the numpy stream, and so the
+        times and amounts, are unchanged); used to get the times cheaply.
+
+    Yields
+    ------
+    (times_s, terminal_ids, amounts) : tuple of three lists
+        Kept transactions of the day in draw order: time of day in seconds (int, in
+        (0, 86400)), terminal id, amount before rounding to cents.
+    """
+    draws = LegacyDraws(customer_id)
+    nxt, gauss = draws._next, draws.gauss
+    getrandbits = random.Random(customer_id).getrandbits
+    n_terms = len(terminals)
+    k_bits = n_terms.bit_length()
+    two_mean = mean_amount * 2
+    enlam = math.exp(-mean_nb_tx_per_day)
+    for _ in range(nb_days):
+        times: list[int] = []
+        terms: list[int] = []
+        amounts: list[float] = []
+        count = 0  # Poisson count, legacy multiplication method (lam == 0 draws nothing)
+        if mean_nb_tx_per_day != 0.0:
+            prod = nxt()
+            while prod > enlam:
+                count += 1
+                prod *= nxt()
+        for _ in range(count):
+            t = int(TIME_MEAN_S + TIME_SD_S * gauss())
+            if not 0 < t < DAY_S:
+                continue  # dropped: nothing else is drawn for it
+            amount = mean_amount + std_amount * gauss()
+            if amount < 0:
+                amount = 0.0 + two_mean * nxt()
+            if n_terms == 0:
+                continue
+            times.append(t)
+            amounts.append(amount)
+            if pick_terminals:  # random.choice(terminals): getrandbits(k) until below n
+                r = getrandbits(k_bits)
+                while r >= n_terms:
+                    r = getrandbits(k_bits)
+                terms.append(terminals[r])
+            else:
+                terms.append(-1)
+        yield times, terms, amounts
+
+
+ChunkArgs = tuple[list[int], list[float], list[float], list[float], list[list[int]], int, bool]
+"""(customer ids, mean amounts, std amounts, Poisson means, reachable lists, nb_days, pick)."""
+
+
+def generate_chunk(args: ChunkArgs) -> tuple[np.ndarray, ...]:
+    """All transactions of a chunk of customers, concatenated by customer in draw order.
+
+    Parameters
+    ----------
+    args : ChunkArgs
+        One tuple (picklable, for worker processes): customer ids, their mean_amount,
+        std_amount and mean_nb_tx_per_day, their reachable terminal lists, nb_days and
+        ``pick_terminals`` (see :func:`customer_days`).
+
+    Returns
+    -------
+    (seconds, days, customer_ids, terminal_ids, amounts) : five numpy.ndarray, shape (n,)
+        TX_TIME_SECONDS (int64, seconds since day 0 midnight), TX_TIME_DAYS, CUSTOMER_ID,
+        TERMINAL_ID (int64) and the amount rounded to cents as ``numpy.round(a, 2)`` (float64).
+    """
+    ids, means, stds, lams, reach, nb_days, pick = args
+    secs: list[int] = []
+    days: list[int] = []
+    cust: list[int] = []
+    term: list[int] = []
+    amounts: list[float] = []
+    for cid, mean, std, lam, terminals in zip(ids, means, stds, lams, reach, strict=True):
+        start = len(secs)
+        for day, (times, terms, amts) in enumerate(
+            customer_days(cid, mean, std, lam, terminals, nb_days, pick_terminals=pick)
+        ):
+            offset = day * DAY_S
+            secs.extend([t + offset for t in times])
+            days.extend([day] * len(times))
+            term.extend(terms)
+            amounts.extend(amts)
+        cust.extend([cid] * (len(secs) - start))
+    return (
+        np.array(secs, dtype=np.int64),
+        np.array(days, dtype=np.int64),
+        np.array(cust, dtype=np.int64),
+        np.array(term, dtype=np.int64),
+        np.round(np.array(amounts, dtype=np.float64), 2),
+    )
