@@ -109,5 +109,7 @@ def warm_store(history: pd.DataFrame, live_start_s: float, delay_s: float) -> An
     recent = history.loc[t >= live_start_s - HISTORY_DAYS * SECONDS_PER_DAY].reset_index(drop=True)
     # warm_start counts rows with t <= labels_until_s - 7 d as labelled; ours are those with
     # t <= live_start - delay (the label feed publishes the rest as they come due).
+    if len(recent) == 0:
+        return store
     store.warm_start(recent, labels_until_s=int(live_start_s - delay_s) + 7 * 86400)
     return store

@@ -1,0 +1,79 @@
+"""Scenario validation, YAML round trip, presets and what-if copies (sim.scenario)."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from sim.scenario import Scenario, load_preset, preset_names, with_changes
+from tinybots.errors import InputError
+
+
+def test_defaults_validate_and_are_frozen():
+    sc = Scenario()
+    with pytest.raises(pydantic.ValidationError):
+        sc.seed = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "bound"),
+    [
+        ({"deployments": {"fraud_detector": {"replicas": 0}}}, "deployments.fraud_detector.replicas",
+         "greater than or equal to 1"),
+        ({"topics": {"transactions": {"partitions": 5000}}}, "topics.transactions.partitions",
+         "less than or equal to 1024"),
+        ({"workload": {"speedup": -1}}, "workload.speedup", "greater than 0"),
+        ({"alerts": {"threshold": 1.5}}, "alerts.threshold", "less than or equal to 1"),
+    ],
+)
+def test_errors_name_the_field_and_the_allowed_range(data, field, bound):
+    with pytest.raises(pydantic.ValidationError) as err:
+        Scenario.from_dict(data)
+    assert field in str(err.value) and bound in str(err.value)
+    assert isinstance(err.value, ValueError)
+
+
+def test_unknown_fields_are_rejected():
+    with pytest.raises(pydantic.ValidationError, match="deployments.fraud_detector.replica"):
+        Scenario.from_dict({"deployments": {"fraud_detector": {"replica": 2}}})
+
+
+def test_cross_field_rules():
+    with pytest.raises(pydantic.ValidationError, match="workload.content"):
+        Scenario.from_dict({"workload": {"kind": "poisson", "content": "synthetic"}})
+    with pytest.raises(pydantic.ValidationError, match="workload.live_start_day"):
+        Scenario.from_dict({"workload": {"live_start_day": 3}})
+
+
+def test_yaml_round_trip(tmp_path):
+    sc = with_changes(load_preset("ingestor_mmc"), "deployments.transaction_ingestor.replicas", 5)
+    path = tmp_path / "s.yaml"
+    sc.to_yaml(path)
+    assert Scenario.from_yaml(path) == sc
+
+
+def test_yaml_that_is_not_a_mapping_is_an_input_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(InputError, match="mapping"):
+        Scenario.from_yaml(path)
+
+
+def test_presets_load_and_unknown_lists_known():
+    names = preset_names()
+    assert {"default", "ingestor_mmc"} <= set(names)
+    for name in names:
+        assert isinstance(load_preset(name), Scenario)
+    with pytest.raises(InputError, match="known presets: .*default"):
+        load_preset("nope")
+
+
+def test_with_changes_copies_and_validates():
+    base = Scenario()
+    sc = with_changes(base, "deployments.fraud_detector.replicas", 4)
+    assert sc.deployments.fraud_detector.replicas == 4
+    assert base.deployments.fraud_detector.replicas == 1
+    with pytest.raises(InputError, match="no such scenario field"):
+        with_changes(base, "deployments.fraud_detectr.replicas", 4)
+    with pytest.raises(pydantic.ValidationError, match="replicas"):
+        with_changes(base, "deployments.fraud_detector.replicas", -1)
