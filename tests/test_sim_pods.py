@@ -51,8 +51,10 @@ def _deployment(env, spec, n_records, partitions=2, delivery="at_least_once", pa
 
 @pytest.mark.parametrize("kind", ["exponential", "lognormal"])
 def test_service_time_mean_matches_spec_within_ci(kind):
-    st = ServiceTime(ServiceTimeSpec(distribution=kind, fixed_s=0.5, per_record_s=0.1, cv=0.7),
-                     np.random.default_rng(3))
+    st = ServiceTime(
+        ServiceTimeSpec(distribution=kind, fixed_s=0.5, per_record_s=0.1, cv=0.7),
+        np.random.default_rng(3),
+    )
     batches = [[st.draw(5) for _ in range(500)] for _ in range(20)]
     ci = mean_ci([float(np.mean(b)) for b in batches], confidence=0.99)
     lo, hi = ci[1], ci[2]
@@ -99,8 +101,9 @@ def test_crash_under_at_least_once_redelivers_the_uncommitted_batch():
 
 def test_crash_under_at_most_once_loses_the_batch_in_hand():
     env = simpy.Environment()
-    spec = DeploymentSpec(replicas=1, max_poll_records=4, service=_det(0.0, 1.0),
-                          delivery="at_most_once")
+    spec = DeploymentSpec(
+        replicas=1, max_poll_records=4, service=_det(0.0, 1.0), delivery="at_most_once"
+    )
     dep, h, group = _deployment(env, spec, 8, partitions=1, delivery="at_most_once")
     dep.start()
     env.run(until=2.0)

@@ -18,10 +18,16 @@ def test_defaults_validate_and_are_frozen():
 @pytest.mark.parametrize(
     ("data", "field", "bound"),
     [
-        ({"deployments": {"fraud_detector": {"replicas": 0}}}, "deployments.fraud_detector.replicas",
-         "greater than or equal to 1"),
-        ({"topics": {"transactions": {"partitions": 5000}}}, "topics.transactions.partitions",
-         "less than or equal to 1024"),
+        (
+            {"deployments": {"fraud_detector": {"replicas": 0}}},
+            "deployments.fraud_detector.replicas",
+            "greater than or equal to 1",
+        ),
+        (
+            {"topics": {"transactions": {"partitions": 5000}}},
+            "topics.transactions.partitions",
+            "less than or equal to 1024",
+        ),
         ({"workload": {"speedup": -1}}, "workload.speedup", "greater than 0"),
         ({"alerts": {"threshold": 1.5}}, "alerts.threshold", "less than or equal to 1"),
     ],
