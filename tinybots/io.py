@@ -147,10 +147,8 @@ def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:
     InputError
         On an unknown extension.
     """
-    path = Path(path)
+    path = check_table_path(path)
     name = path.name.lower()
-    if not name.endswith(_PARQUET_SUFFIXES + _CSV_SUFFIXES):
-        raise InputError(_suffix_message(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     if name.endswith(_PARQUET_SUFFIXES):
         frame.to_parquet(path, index=False)
@@ -184,9 +182,23 @@ def _coerce(series: pd.Series, column: str, source: str) -> pd.Series:
     return series.astype("float64")
 
 
+def check_table_path(path: str | Path) -> Path:
+    """Return ``path`` as a Path if its extension is a supported table format.
+
+    Raises
+    ------
+    InputError
+        If the extension is not one of ``.csv`` (optionally compressed) or ``.parquet``/``.pq``.
+    """
+    path = Path(path)
+    if not path.name.lower().endswith(_PARQUET_SUFFIXES + _CSV_SUFFIXES):
+        raise InputError(_suffix_message(path))
+    return path
+
+
 def _suffix_message(path: Path) -> str:
     allowed = ", ".join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)
     return f"unsupported transactions file extension for {path.name}; use one of {allowed}"
 
 
-__all__ = ["read_transactions", "validate_transactions", "write_transactions"]
+__all__ = ["check_table_path", "read_transactions", "validate_transactions", "write_transactions"]
