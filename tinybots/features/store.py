@@ -96,6 +96,7 @@ class FeatureStore:
         self._delay_s = self.delay_days * S_PER_DAY
         self._keep_customer_s = max(self._windows_s) + max_lateness_s
         self._keep_terminal_s = self._delay_s + self._keep_customer_s
+        self._no_terminal = [0.0] * (2 * len(self._windows_s))
         self._customers: dict[int, tuple[list[int], list[float]]] = {}
         self._terminals: dict[int, tuple[list[int], list[float]]] = {}
 
@@ -103,6 +104,13 @@ class FeatureStore:
     def n_features(self) -> int:
         """Length of the vector :meth:`update` returns: 3 + 4 per window (15 by default)."""
         return 3 + 4 * len(self.windows_days)
+
+    def retained(self) -> dict[str, int]:
+        """Entries held in memory: ``{"customer": n, "terminal": n}`` (terminal = labels)."""
+        return {
+            "customer": sum(len(times) for times, _ in self._customers.values()),
+            "terminal": sum(len(times) for times, _ in self._terminals.values()),
+        }
 
     def update(
         self, customer_id: int, terminal_id: int, event_time_s: int, amount: float
@@ -126,23 +134,30 @@ class FeatureStore:
             (count, risk) per window.
         """
         t = event_time_s
-        weekend = 1.0 if (t // S_PER_DAY + 3) % 7 >= 5 else 0.0  # 1970-01-01 was a Thursday
-        out = [amount, weekend, 1.0 if t % S_PER_DAY < _NIGHT_END_S else 0.0]
+        day, second = divmod(t, S_PER_DAY)  # 1970-01-01 (day 0) was a Thursday
+        out = [amount, 1.0 if (day + 3) % 7 >= 5 else 0.0, 1.0 if second < _NIGHT_END_S else 0.0]
+        append = out.append
         entry = self._customers.get(customer_id)
         if entry is None:
             entry = self._customers[customer_id] = ([], [0.0])
         times, sums = entry
-        _insert(times, sums, t, amount)
-        j = len(times) if times[-1] == t else bisect_right(times, t)
+        if times and t < times[-1]:  # late event: insert in place
+            _insert(times, sums, t, amount)
+            j = bisect_right(times, t)
+        else:
+            times.append(t)
+            sums.append(sums[-1] + amount)
+            j = len(times)
         total = sums[j]
         for w in self._windows_s:
             i = bisect_right(times, t - w)
-            out.append(float(j - i))
-            out.append((total - sums[i]) / (j - i))
-        _evict(times, sums, t - self._keep_customer_s)
+            append(j - i + 0.0)
+            append((total - sums[i]) / (j - i))
+        if times[0] <= t - self._keep_customer_s:
+            _evict(times, sums, t - self._keep_customer_s)
         entry = self._terminals.get(terminal_id)
         if entry is None:
-            out.extend([0.0, 0.0] * len(self._windows_s))
+            out.extend(self._no_terminal)
             return out
         times, frauds = entry
         cut = t - self._delay_s
@@ -150,10 +165,10 @@ class FeatureStore:
         top = frauds[hi]
         for w in self._windows_s:
             lo = bisect_right(times, cut - w)
-            n = hi - lo
-            out.append(float(n))
-            out.append((top - frauds[lo]) / n if n else 0.0)
-        _evict(times, frauds, t - self._keep_terminal_s)
+            append(hi - lo + 0.0)
+            append((top - frauds[lo]) / (hi - lo) if hi > lo else 0.0)
+        if times and times[0] <= t - self._keep_terminal_s:
+            _evict(times, frauds, t - self._keep_terminal_s)
         return out
 
     def add_label(self, terminal_id: int, event_time_s: int, fraud: int) -> None:
