@@ -182,6 +182,19 @@ def test_warm_start_then_update_equals_update_on_everything(split: int) -> None:
     np.testing.assert_allclose(rest, reference[split:], rtol=0, atol=1e-9)
 
 
+def test_warm_start_in_two_chunks_equals_one() -> None:
+    frame = random_stream(9)
+    split, half = 1_000, 400
+    now = int(seconds(frame)[split])
+    one, two = FeatureStore(), FeatureStore()
+    one.warm_start(frame.iloc[:split], labels_until_s=now)
+    two.warm_start(frame.iloc[:half], labels_until_s=now)
+    two.warm_start(frame.iloc[half:split], labels_until_s=now)  # merges into existing keys
+    expected = stream(one, frame, start=split, labels_after_s=now - DELAY_S)
+    got = stream(two, frame, start=split, labels_after_s=now - DELAY_S)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
 def test_store_evicts_entries_older_than_the_windows() -> None:
     frame = random_stream(6, n=3_000, days=90)
     store = FeatureStore(windows_days=(1, 7), max_lateness_s=0)

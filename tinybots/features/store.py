@@ -176,7 +176,9 @@ class FeatureStore:
 
         It counts in the terminal windows of transactions at times t with
         t - d >= ``event_time_s``; before that it is held without effect, so a label may be
-        delivered early (even right after its transaction) without leaking.
+        delivered early (even right after its transaction) without leaking. Not idempotent:
+        a label delivered twice counts twice, so an at-least-once consumer must deduplicate
+        by event id first.
         """
         entry = self._terminals.get(terminal_id)
         if entry is None:
