@@ -13,18 +13,42 @@ table, multiprocess), ``streaming`` (day by day).
 
 from __future__ import annotations
 
-from tinybots.generator.config import HandbookConfig
-from tinybots.generator.profiles import (
-    generate_customer_profiles,
-    generate_terminal_profiles,
-    reachable_terminals,
-)
-from tinybots.generator.transactions import generate_transactions
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "HandbookConfig",
-    "generate_customer_profiles",
-    "generate_terminal_profiles",
-    "generate_transactions",
-    "reachable_terminals",
-]
+if TYPE_CHECKING:
+    from tinybots.generator.config import HandbookConfig as HandbookConfig
+    from tinybots.generator.profiles import (
+        generate_customer_profiles as generate_customer_profiles,
+    )
+    from tinybots.generator.profiles import (
+        generate_terminal_profiles as generate_terminal_profiles,
+    )
+    from tinybots.generator.profiles import reachable_terminals as reachable_terminals
+    from tinybots.generator.streaming import iter_days as iter_days
+    from tinybots.generator.transactions import generate_transactions as generate_transactions
+
+# Public names and their modules. Imported on first use (PEP 562), so that worker processes,
+# which only need the numpy-only ``stream`` module, start without loading pandas or scipy.
+_EXPORTS = {
+    "HandbookConfig": "config",
+    "generate_customer_profiles": "profiles",
+    "generate_terminal_profiles": "profiles",
+    "reachable_terminals": "profiles",
+    "generate_transactions": "transactions",
+    "iter_days": "streaming",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

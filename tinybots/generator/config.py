@@ -26,7 +26,7 @@ class HandbookConfig(pydantic.BaseModel, frozen=True, extra="forbid"):
     start_date : datetime.date
         Day 0 (midnight, no time zone). Accepts ``"YYYY-MM-DD"`` strings.
     radius : float
-        A customer may use a terminal strictly closer than this (units of the 100 x 100 square), > 0.
+        A customer may use a terminal strictly closer than this (square side 100), > 0.
 
     Raises
     ------
@@ -61,4 +61,6 @@ class HandbookConfig(pydantic.BaseModel, frozen=True, extra="forbid"):
                 return datetime.date.fromisoformat(value)
             except ValueError:
                 pass
-        raise ValueError(f"start_date must be a date such as 2018-04-01 (YYYY-MM-DD), got {value!r}")
+        raise ValueError(
+            f"start_date must be a date such as 2018-04-01 (YYYY-MM-DD), got {value!r}"
+        )

@@ -65,7 +65,9 @@ def s2_keys(max_day: int, n_terminals: int) -> np.ndarray:
     return np.unique(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
 
 
-def s2_mask(terminal_ids: np.ndarray, days: np.ndarray, keys: np.ndarray, max_day: int) -> np.ndarray:
+def s2_mask(
+    terminal_ids: np.ndarray, days: np.ndarray, keys: np.ndarray, max_day: int
+) -> np.ndarray:
     """Boolean mask of transactions on a compromised terminal during its window."""
     stride = max_day + S2_WINDOW_DAYS
     return np.isin(np.asarray(terminal_ids, np.int64) * stride + days, keys)
@@ -141,9 +143,8 @@ def add_frauds(
     by_customer = np.argsort(customer_ids, kind="stable")  # rows grouped by card, in id order
     bounds = np.searchsorted(customer_ids[by_customer], np.arange(n_customers + 1))
     for day in range(max_day):
-        rows = np.concatenate(
-            [by_customer[bounds[c] : bounds[c + 1]] for c in compromised_customers(day, n_customers)]
-        )
+        cards = compromised_customers(day, n_customers)
+        rows = np.concatenate([by_customer[bounds[c] : bounds[c + 1]] for c in cards])
         rows = np.sort(rows[(days[rows] >= day) & (days[rows] < day + S3_WINDOW_DAYS)])
         apply_s3(amounts, fraud, scenario, s3_picks(day, rows))
     return amounts, fraud, scenario

@@ -39,7 +39,7 @@ _BLOCK = 4096
 _POISSON_MULT_MAX_LAM = 10.0
 
 DayRows = tuple[list[int], list[int], list[float]]
-"""One customer-day: (time of day in s, terminal id, unrounded amount), in draw order."""
+"""One customer-day: (seconds since day 0, terminal id, unrounded amount), in draw order."""
 
 
 def _double_source(rs: np.random.RandomState) -> Callable[[], float]:
@@ -50,6 +50,28 @@ def _double_source(rs: np.random.RandomState) -> Callable[[], float]:
             yield from rs.random_sample(_BLOCK).tolist()
 
     return blocks().__next__
+
+
+def _gauss_source(nxt: Callable[[], float]) -> Callable[[], float]:
+    """Return a function giving legacy standard normal draws taken from the doubles ``nxt``.
+
+    Marsaglia's polar method, drawing a new pair only on every other call (the legacy
+    generator's cached second value); the generator is lazy, so uniforms drawn between two
+    calls interleave exactly as in numpy.
+    """
+
+    def pairs() -> Iterator[float]:
+        while True:
+            x1 = 2.0 * nxt() - 1.0
+            x2 = 2.0 * nxt() - 1.0
+            r2 = x1 * x1 + x2 * x2
+            if r2 >= 1.0 or r2 == 0.0:
+                continue
+            f = math.sqrt(-2.0 * math.log(r2) / r2)
+            yield f * x2
+            yield f * x1
+
+    return pairs().__next__
 
 
 class LegacyDraws:
@@ -75,18 +97,17 @@ class LegacyDraws:
     """
 
     def __init__(self, seed: int) -> None:
-        self._rs = np.random.RandomState(seed)
-        self._next = _double_source(self._rs)
-        self._gauss: float | None = None
+        self.next_double = _double_source(np.random.RandomState(seed))
+        self.gauss = _gauss_source(self.next_double)
 
     def poisson(self, lam: float) -> int:
         """Poisson count with mean ``lam``; ``0 <= lam < 10`` (legacy multiplication method)."""
-        if lam >= _POISSON_MULT_MAX_LAM:
-            raise ValueError(f"lam must be < {_POISSON_MULT_MAX_LAM} here, got {lam}")
+        if not 0.0 <= lam < _POISSON_MULT_MAX_LAM:
+            raise ValueError(f"lam must be in [0, {_POISSON_MULT_MAX_LAM}) here, got {lam}")
         if lam == 0.0:
             return 0
         enlam = math.exp(-lam)
-        nxt = self._next
+        nxt = self.next_double
         count = 0
         prod = nxt()
         while prod > enlam:
@@ -94,30 +115,13 @@ class LegacyDraws:
             prod *= nxt()
         return count
 
-    def gauss(self) -> float:
-        """Standard normal draw (legacy polar method with one cached value)."""
-        cached = self._gauss
-        if cached is not None:
-            self._gauss = None
-            return cached
-        nxt = self._next
-        while True:
-            x1 = 2.0 * nxt() - 1.0
-            x2 = 2.0 * nxt() - 1.0
-            r2 = x1 * x1 + x2 * x2
-            if r2 < 1.0 and r2 != 0.0:
-                break
-        f = math.sqrt(-2.0 * math.log(r2) / r2)
-        self._gauss = f * x1
-        return f * x2
-
     def normal(self, loc: float, scale: float) -> float:
         """Normal draw, ``loc + scale * gauss``."""
         return loc + scale * self.gauss()
 
     def uniform(self, low: float, high: float) -> float:
         """Uniform draw on [low, high), ``low + (high - low) * u``."""
-        return low + (high - low) * self._next()
+        return low + (high - low) * self.next_double()
 
 
 def customer_days(
@@ -151,37 +155,33 @@ def customer_days(
 
     Yields
     ------
-    (times_s, terminal_ids, amounts) : tuple of three lists
-        Kept transactions of the day in draw order: time of day in seconds (int, in
-        (0, 86400)), terminal id, amount before rounding to cents.
+    (seconds, terminal_ids, amounts) : tuple of three lists
+        Kept transactions of the day in draw order: seconds since day 0 midnight (int,
+        ``day * 86400 + time of day``, the time of day in (0, 86400)), terminal id, amount
+        before rounding to cents.
     """
     draws = LegacyDraws(customer_id)
-    nxt, gauss = draws._next, draws.gauss
+    nxt, gauss, poisson = draws.next_double, draws.gauss, draws.poisson
     getrandbits = random.Random(customer_id).getrandbits
     n_terms = len(terminals)
     k_bits = n_terms.bit_length()
     two_mean = mean_amount * 2
-    enlam = math.exp(-mean_nb_tx_per_day)
-    for _ in range(nb_days):
+    t_mean, t_sd, day_s = TIME_MEAN_S, TIME_SD_S, DAY_S
+    for day in range(nb_days):
+        offset = day * day_s
         times: list[int] = []
         terms: list[int] = []
         amounts: list[float] = []
-        count = 0  # Poisson count, legacy multiplication method (lam == 0 draws nothing)
-        if mean_nb_tx_per_day != 0.0:
-            prod = nxt()
-            while prod > enlam:
-                count += 1
-                prod *= nxt()
-        for _ in range(count):
-            t = int(TIME_MEAN_S + TIME_SD_S * gauss())
-            if not 0 < t < DAY_S:
+        for _ in range(poisson(mean_nb_tx_per_day)):
+            t = int(t_mean + t_sd * gauss())
+            if not 0 < t < day_s:
                 continue  # dropped: nothing else is drawn for it
             amount = mean_amount + std_amount * gauss()
             if amount < 0:
                 amount = 0.0 + two_mean * nxt()
             if n_terms == 0:
                 continue
-            times.append(t)
+            times.append(t + offset)
             amounts.append(amount)
             if pick_terminals:  # random.choice(terminals): getrandbits(k) until below n
                 r = getrandbits(k_bits)
@@ -215,25 +215,22 @@ def generate_chunk(args: ChunkArgs) -> tuple[np.ndarray, ...]:
     """
     ids, means, stds, lams, reach, nb_days, pick = args
     secs: list[int] = []
-    days: list[int] = []
-    cust: list[int] = []
     term: list[int] = []
     amounts: list[float] = []
+    per_day: list[int] = []  # rows per (customer, day), customer-major
     for cid, mean, std, lam, terminals in zip(ids, means, stds, lams, reach, strict=True):
-        start = len(secs)
-        for day, (times, terms, amts) in enumerate(
-            customer_days(cid, mean, std, lam, terminals, nb_days, pick_terminals=pick)
+        for times, terms, amts in customer_days(
+            cid, mean, std, lam, terminals, nb_days, pick_terminals=pick
         ):
-            offset = day * DAY_S
-            secs.extend([t + offset for t in times])
-            days.extend([day] * len(times))
+            secs.extend(times)
             term.extend(terms)
             amounts.extend(amts)
-        cust.extend([cid] * (len(secs) - start))
+            per_day.append(len(times))
+    counts = np.array(per_day, dtype=np.int64).reshape(len(ids), nb_days)
     return (
         np.array(secs, dtype=np.int64),
-        np.array(days, dtype=np.int64),
-        np.array(cust, dtype=np.int64),
+        np.repeat(np.tile(np.arange(nb_days, dtype=np.int64), len(ids)), counts.ravel()),
+        np.repeat(np.asarray(ids, dtype=np.int64), counts.sum(axis=1)),
         np.array(term, dtype=np.int64),
         np.round(np.array(amounts, dtype=np.float64), 2),
     )
