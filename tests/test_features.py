@@ -323,10 +323,11 @@ def raw_full(handbook_data: Path) -> pd.DataFrame:
 def test_offline_features_equal_the_published_table(
     raw_full: pd.DataFrame, handbook_data: Path
 ) -> None:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     ours = compute_features(raw_full)
-    elapsed = time.perf_counter() - start
-    print(f"offline features for {len(raw_full):,} rows: {elapsed:.1f} s")
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(f"offline features for {len(raw_full):,} rows: {elapsed:.1f} s wall, {cpu:.1f} s CPU")
+    assert cpu < 45, "target 15 s; generous floor for a busy shared machine"
     published = pd.read_csv(handbook_data / TRANSFORMED, parse_dates=["TX_DATETIME"])
     ours = ours.set_index("TRANSACTION_ID").loc[published["TRANSACTION_ID"]]
     assert len(ours) == len(published) == 201_295
@@ -356,12 +357,9 @@ def test_online_equals_offline_on_handbook_customers(raw_full: pd.DataFrame) -> 
 
 
 @pytest.mark.slow
-def test_speed_offline_and_online(raw_full: pd.DataFrame) -> None:
-    start = time.process_time()
-    compute_features(raw_full)
-    offline_s = time.process_time() - start
+def test_speed_online_updates(raw_full: pd.DataFrame) -> None:
     history = raw_full[raw_full["TX_TIME_DAYS"] < 40]
-    live = raw_full.iloc[len(history) : len(history) + 200_000]
+    live = raw_full.iloc[len(history) : len(history) + 100_000]
     t = seconds(live).tolist()
     calls = list(zip(live["CUSTOMER_ID"].tolist(), live["TERMINAL_ID"].tolist(), t,
                      live["TX_AMOUNT"].tolist(), live["TX_FRAUD"].tolist(), strict=True))
@@ -377,8 +375,6 @@ def test_speed_offline_and_online(raw_full: pd.DataFrame) -> None:
         update(c, m, s, a)
         add_label(m, s, f)
     pairs_per_s = len(calls) / (time.process_time() - start)
-    print(f"offline: {len(raw_full):,} rows in {offline_s:.1f} s; online: {per_s:,.0f} "
-          f"updates/s, {pairs_per_s:,.0f} update+add_label/s")
-    # CPU seconds of this process (the machine is shared); targets are 15 s and 50,000/s;
-    # the floors are generous so that a busy machine does not fail the test
-    assert offline_s < 45 and per_s > 20_000
+    print(f"online: {per_s:,.0f} updates/s, {pairs_per_s:,.0f} update+add_label/s (CPU time)")
+    # target 50,000/s; the floor is generous so that a busy shared machine does not fail it
+    assert per_s > 20_000
