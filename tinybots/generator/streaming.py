@@ -36,6 +36,7 @@ from tinybots.generator.frauds import (
 from tinybots.generator.stream import customer_days
 from tinybots.generator.transactions import (
     chunk_args,
+    effective_jobs,
     handbook_order,
     raw_frame,
     resolve_jobs,
@@ -59,6 +60,7 @@ def _key_pass(
         customer c's rows start at ``starts[c]``; ``max_day`` is the last day with a row (0 if
         none), which bounds the fraud-injection loops as in the handbook.
     """
+    jobs = effective_jobs(jobs, customers, config.nb_days)
     args = chunk_args(customers, reach, config.nb_days, jobs * 4, pick=False)
     parts = list(run_chunks(args, jobs))
     secs, days, cust = (np.concatenate([p[i] for p in parts]) for i in range(3))

@@ -41,6 +41,9 @@ CUSTOMER_SEED = 0
 TERMINAL_SEED = 1
 """Seed of the terminal profiles in the published run."""
 _CHUNKS_PER_JOB = 4
+MIN_TX_PER_JOB = 250_000
+"""Expected transactions per worker below which fewer processes are used (start-up costs
+about as much as generating this many transactions)."""
 
 
 def handbook_order(seconds: np.ndarray) -> np.ndarray:
@@ -71,6 +74,18 @@ def resolve_jobs(n_jobs: int | None) -> int:
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise InputError(f"n_jobs must be None or an integer >= 1, got {n_jobs!r}")
     return n_jobs
+
+
+def effective_jobs(n_jobs: int, customers: pd.DataFrame, nb_days: int) -> int:
+    """Workers worth starting: at most ``n_jobs``, about one per ``MIN_TX_PER_JOB`` expected rows.
+
+    Examples
+    --------
+    >>> effective_jobs(8, pd.DataFrame({"mean_nb_tx_per_day": [2.0] * 100}), 30)
+    1
+    """
+    expected = float(customers["mean_nb_tx_per_day"].sum()) * nb_days
+    return max(1, min(n_jobs, int(expected // MIN_TX_PER_JOB)))
 
 
 def chunk_args(
@@ -159,8 +174,8 @@ def generate_transactions(
     config : HandbookConfig, optional
         Sizes, calendar and radius; the published run when None.
     n_jobs : int, optional
-        Worker processes for the customer streams; ``os.cpu_count()`` when None. The result
-        does not depend on it.
+        Most worker processes for the customer streams; ``os.cpu_count()`` when None. Small
+        runs use fewer (see :func:`effective_jobs`). The result does not depend on it.
     progress : bool, default False
         Show a tqdm progress bar over customer chunks.
 
@@ -177,8 +192,8 @@ def generate_transactions(
         If n_jobs is not None or an integer >= 1.
     """
     config = HandbookConfig() if config is None else config
-    jobs = resolve_jobs(n_jobs)
     customers, _, reach = simulate_population(config)
+    jobs = effective_jobs(resolve_jobs(n_jobs), customers, config.nb_days)
     args = chunk_args(customers, reach, config.nb_days, jobs * _CHUNKS_PER_JOB, pick=True)
     parts = list(run_chunks(args, jobs, progress))
     secs, days, cust, term, amounts = (np.concatenate([p[i] for p in parts]) for i in range(5))
