@@ -118,3 +118,12 @@ rows_strategy = st.lists(
 def test_card_precision_matches_naive_definition(rows, k, remove) -> None:
     got = card_precision_at_k(frame(rows), k, remove_detected=remove).per_day.tolist()
     assert got == pytest.approx(naive_card_precision(rows, k, remove))
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import tinybots.metrics
+
+    result = doctest.testmod(tinybots.metrics)
+    assert result.attempted >= 5 and result.failed == 0
