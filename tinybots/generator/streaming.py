@@ -50,7 +50,7 @@ _FIELDS_ALL = (*_FIELDS, "TX_TIME_DAYS", "TX_FRAUD", "TX_FRAUD_SCENARIO")
 
 def _key_pass(
     config: HandbookConfig, customers: pd.DataFrame, reach: list[np.ndarray], jobs: int
-) -> tuple[np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, list[int], int]:
     """First pass: TRANSACTION_ID of each concatenation row, first row of each customer, max day.
 
     Returns
@@ -67,7 +67,7 @@ def _key_pass(
     ids = np.empty(len(secs), dtype=np.int64)
     ids[handbook_order(secs)] = np.arange(len(secs))
     counts = np.bincount(cust, minlength=config.n_customers)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
     return ids, starts, int(days.max()) if len(days) else 0
 
 
@@ -80,10 +80,13 @@ class _CustomerStreams:
             customer_days(cid, m, s, lam, r.tolist(), config.nb_days)
             for cid, m, s, lam, r in zip(range(config.n_customers), *cols, reach, strict=True)
         ]
-        self._done = np.zeros(config.n_customers, dtype=np.int64)
+        self._done = [0] * config.n_customers  # rows yielded so far, per customer
 
-    def next_day(self, ids: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
-        """The next day's rows of every customer, sorted by TRANSACTION_ID (without labels)."""
+    def next_day(self, ids: np.ndarray, starts: list[int]) -> dict[str, np.ndarray]:
+        """The next day's rows of every customer, sorted by TRANSACTION_ID (without labels).
+
+        ``ids[starts[c] + k]`` is the TRANSACTION_ID of customer c's k-th row (from the key pass).
+        """
         secs: list[int] = []
         cust: list[int] = []
         term: list[int] = []
@@ -92,7 +95,7 @@ class _CustomerStreams:
         for cid, gen in enumerate(self._gens):
             times, terms, amts = next(gen)
             if times:
-                first = int(starts[cid] + self._done[cid])
+                first = starts[cid] + self._done[cid]
                 pos.extend(range(first, first + len(times)))
                 self._done[cid] += len(times)
                 secs.extend(times)
