@@ -297,6 +297,16 @@ def test_iter_days_concatenation_equals_generate_transactions(config, small_tabl
     pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole, check_exact=True)
 
 
+@pytest.mark.slow
+def test_iter_days_equals_generate_transactions_with_the_full_population():
+    """5,000 customers make many same-second ties between customers (ids still agree)."""
+    config = HandbookConfig(nb_days=16)
+    whole = generate_transactions(config)
+    assert whole.duplicated("TX_TIME_SECONDS").sum() > 1000
+    streamed = pd.concat(iter_days(config), ignore_index=True)
+    pd.testing.assert_frame_equal(streamed, whole, check_exact=True)
+
+
 # ---------------------------------------------------------------- bad input
 
 
