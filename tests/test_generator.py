@@ -112,6 +112,18 @@ def test_modules_doctests_pass():
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
+def test_worker_module_imports_without_pandas_or_scipy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tinybots.generator.stream;"
+        "print(sorted({'pandas', 'scipy'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("seed", [0, 1, 17, 4999])
 def test_legacy_draws_replay_randomstate_scalar_calls(seed):
     rs, draws, plan = np.random.RandomState(seed), LegacyDraws(seed), random.Random(seed)
