@@ -52,12 +52,11 @@ def train_model(history: pd.DataFrame, spec: ModelSpec, live_day_start_s: float)
     tinybots.errors.InputError
         The training window holds no fraud or no genuine transaction.
     """
-    from tinybots.registry import ModelRegistry
-
     from tinybots.errors import InputError
     from tinybots.features import compute_features
     from tinybots.metrics import average_precision
     from tinybots.modeling import make_model
+    from tinybots.registry import ModelRegistry
 
     train_end = live_day_start_s - spec.gap_days * SECONDS_PER_DAY
     train_start = train_end - spec.train_days * SECONDS_PER_DAY
@@ -77,7 +76,8 @@ def train_model(history: pd.DataFrame, spec: ModelSpec, live_day_start_s: float)
     model = make_model(spec.kind, random_state=0).fit(X, y)
     ap = average_precision(y, model.predict_proba(X)[:, 1])
     window = (str(pd.Timestamp(train_start, unit="s")), str(pd.Timestamp(train_end, unit="s")))
-    days = (pd.Timestamp(train_start, unit="s").date(), pd.Timestamp(train_end - 1, unit="s").date())
+    first, last = pd.Timestamp(train_start, unit="s"), pd.Timestamp(train_end - 1, unit="s")
+    days = (first.date(), last.date())
     registry = ModelRegistry()
     entry = registry.register(
         model,

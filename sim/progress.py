@@ -1,8 +1,16 @@
-"""Advancing a SimPy environment with a tqdm progress bar over simulated time (on stderr)."""
+"""Advancing a SimPy environment with a tqdm progress bar over simulated time (on stderr).
+
+The bar is updated by a ticker process inside the environment, so the environment is run
+once with ``env.run(until=...)``. (Running it piecewise with ``any_of([until, timeout])``
+would be wrong: when a condition triggers, simpy removes the check callbacks of the
+conditions nested in it, so a nested ``until`` condition would never fire.)
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Generator
+from typing import Any
 
 import simpy
 
@@ -26,18 +34,27 @@ def run_with_progress(
         return
     from tqdm.auto import tqdm
 
-    step = total_s / steps
+    fmt = "{l_bar}{bar}| {n:.0f}/{total:.0f} sim-s [{elapsed}<{remaining}]"
     with tqdm(
         total=round(total_s, 3),
         unit="sim-s",
         file=sys.stderr,
         desc="simulating",
-        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} sim-s [{elapsed}<{remaining}]",
+        bar_format=fmt,
+        mininterval=0.2,
     ) as bar:
-        while not until.triggered:
-            env.run(until=env.any_of([until, env.timeout(step)]))
-            bar.total = max(bar.total, round(env.now, 3))
-            bar.n = round(env.now, 3)
-            bar.refresh()
-        if until.triggered and not until.processed:
-            env.run(until=until)
+        env.process(_ticker(env, bar, total_s / steps))
+        env.run(until=until)
+        _show(bar, env.now)
+
+
+def _show(bar: Any, now: float) -> None:
+    bar.total = max(bar.total, round(now, 3))
+    bar.n = round(now, 3)
+    bar.refresh()
+
+
+def _ticker(env: simpy.Environment, bar: Any, step_s: float) -> Generator[simpy.Event, Any, Any]:
+    while True:
+        yield env.timeout(step_s)
+        _show(bar, env.now)

@@ -75,7 +75,7 @@ class Results:
 
     def summary_dict(self) -> dict[str, float | int]:
         """The summary row as plain Python numbers."""
-        row = self.summary.iloc[0].to_dict()
+        row = {c: self.summary[c].iloc[0] for c in self.summary.columns}
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
     def save(self, directory: str | Path) -> Path:
