@@ -82,7 +82,10 @@ def summarise(
         ap = average_precision(scored["label"].to_numpy(), scored["score"].to_numpy())
         frame = pd.DataFrame(
             {
-                "TX_TIME_DAYS": (scored["event_time"].astype("int64") // (86400 * 10**9)),
+                "TX_TIME_DAYS": scored["event_time"]
+                .to_numpy()
+                .astype("datetime64[D]")
+                .astype(np.int64),
                 "CUSTOMER_ID": scored["customer_id"],
                 "TX_FRAUD": scored["label"],
                 "predictions": scored["score"],
