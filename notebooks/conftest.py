@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from nbformat import NotebookNode
 from nbval.plugin import IPyNbCell
 
 os.environ.setdefault("TINYBOTS_QUICK", "1")
@@ -24,7 +25,8 @@ def _drop_varying(outputs: list[dict]) -> list[dict]:
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
             continue
         if "data" in out:
-            out = {**out, "data": {k: v for k, v in out["data"].items() if k not in _SKIP_DATA}}
+            data = {k: v for k, v in out["data"].items() if k not in _SKIP_DATA}
+            out = NotebookNode({**out, "data": NotebookNode(data)})  # nbval reads attributes
         kept.append(out)
     return kept
 
