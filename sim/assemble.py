@@ -60,10 +60,12 @@ def transactions_frame(s: Any) -> pd.DataFrame:
     cols["outcome_stage"] = np.where(
         outcome == Outcome.PENDING, where, stage_names[np.clip(led.outcome_stage[:n], 0, None)]
     )
-    cols["reason"] = np.where(led.reason[:n] == None, "", led.reason[:n]).astype(str)  # noqa: E711
+    reason = led.reason[:n].copy()
+    reason[reason == None] = ""  # noqa: E711
+    cols["reason"] = pd.Categorical(reason)
     f = pd.DataFrame(cols)
-    f["outcome_stage"] = f["outcome_stage"].astype(str)
-    f["outcome"] = f["outcome"].astype(str)
+    f["outcome_stage"] = pd.Categorical(f["outcome_stage"])
+    f["outcome"] = pd.Categorical(f["outcome"])
     return f
 
 

@@ -94,6 +94,14 @@ class Topic:
         Blocks only when the topic is bounded and a target partition is full.
         """
         parts = self.partition_of(keys)
+        if self.capacity_records is None and len(records) <= 64:  # small batch: plain lists
+            logs, touched = self.logs, set()
+            for r, p in zip(records.tolist(), parts.tolist(), strict=True):
+                logs[p].append(r)
+                touched.add(p)
+            for p in touched:
+                self.append(p, ())
+            return
         if self.n_partitions == 1:
             groups: list[tuple[int, list[int]]] = [(0, records.tolist())]
         else:
@@ -221,6 +229,11 @@ class ConsumerGroup:
         if partition is not None:
             return self.topic.end_offset(partition) - self.committed[partition]
         return sum(len(log) - c for log, c in zip(self.topic.logs, self.committed, strict=False))
+
+    def available(self, member: Member) -> int:
+        """Records ready to fetch (end offset − fetch position) on ``member``'s partitions."""
+        logs, pos = self.topic.logs, self.position
+        return sum(len(logs[p]) - pos[p] for p in member.partitions)
 
     def fetch(self, member: Member, max_records: int) -> Fetched | None:
         """Poll up to ``max_records`` from ``member``'s partitions (round-robin start).

@@ -135,6 +135,7 @@ class Deployment:
         self.busy = TimeWeighted(env)
         self.ready_consumers = TimeWeighted(env)
         self.polls = 0
+        self._linger = spec.fetch_min_records > 1 and spec.fetch_max_wait_s > 0
 
     def start(self) -> None:
         """Start every pod (each becomes ready after ``startup_s``)."""
@@ -176,6 +177,19 @@ class Deployment:
         pod.members, pod.procs = [], []
         self.env.process(self._boot(pod, restart_s))
 
+    def _linger_for_records(self, member: Member) -> ProcessGenerator:
+        """Wait (up to ``fetch_max_wait_s``) until ``fetch_min_records`` are available."""
+        group, env = self.group, self.env
+        if not member.partitions or group.available(member) >= self.spec.fetch_min_records:
+            return
+        if group.available(member) == 0:  # nothing at all: wait for the first record
+            yield group.wait_for_records(member)
+        deadline = env.now + self.spec.fetch_max_wait_s
+        while env.now < deadline and group.available(member) < self.spec.fetch_min_records:
+            ev = group.wait_for_records(member)
+            timer = env.timeout(deadline - env.now)
+            yield ev | timer
+
     def _consume(self, pod: Pod, member: Member) -> ProcessGenerator:
         env, group, handler = self.env, self.group, self.handler
         fetched: Fetched | None = None
@@ -185,6 +199,8 @@ class Deployment:
                 if env.now < group.paused_until:  # rebalance in progress
                     yield env.timeout(group.paused_until - env.now)
                     continue
+                if self._linger:
+                    yield from self._linger_for_records(member)
                 fetched = group.fetch(member, self.spec.max_poll_records)
                 if fetched is None:
                     yield group.wait_for_records(member)

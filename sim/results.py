@@ -9,8 +9,9 @@ Frames (units in column names; times are processing seconds since the start of t
   completed), ``score`` (probability of fraud), ``label`` (true TX_FRAUD), ``alerted``,
   ``model_version`` (−1 = not scored), ``outcome`` (completed / in_flight / shed /
   dead_lettered / lost), ``outcome_stage`` (deployment where it ended or is), ``reason``.
-- ``spans``: one row per hop: ``trace_id`` (= row), ``span_id``, ``service``, ``pod``,
-  ``partition``, ``queue_wait_s``, ``service_s``, ``start_s``, ``end_s``.
+- ``spans``: one row per hop: ``trace_id`` (= row), ``span_id`` (int, trace_id × 4 + stage
+  index), ``service`` and ``pod`` (categorical), ``partition`` (of the topic consumed; for the
+  ingestor, of the topic produced to), ``queue_wait_s``, ``service_s``, ``start_s``, ``end_s``.
 - ``metrics``: long format ``time_s``, ``name``, ``labels``, ``value`` (see ``sim.monitoring``).
 - ``incidents``: ``time_s``, ``kind`` (pod_ready, pod_crash, rebalance ...), ``target``, ``detail``.
 - ``models``: ``version``, ``kind``, ``train_start``, ``train_end``, ``n_train``,

@@ -58,12 +58,19 @@ class ServiceTimeSpec(_Frozen):
 
 
 class DeploymentSpec(_Frozen):
-    """A consumer deployment: ``replicas`` pods, each running ``concurrency`` consumers."""
+    """A consumer deployment: ``replicas`` pods, each running ``concurrency`` consumers.
+
+    Like Kafka's ``fetch.min.bytes`` / ``fetch.max.wait.ms``, a poll that finds fewer than
+    ``fetch_min_records`` waits up to ``fetch_max_wait_s`` for more (micro-batching);
+    the defaults (1, 0 s) return at once.
+    """
 
     replicas: int = Field(1, ge=1, le=1000)
     startup_s: float = Field(0.0, ge=0.0, le=3600.0)
     concurrency: int = Field(1, ge=1, le=64)
     max_poll_records: int = Field(100, ge=1, le=100_000)
+    fetch_min_records: int = Field(1, ge=1, le=100_000)
+    fetch_max_wait_s: float = Field(0.0, ge=0.0, le=3600.0)
     service: ServiceTimeSpec = ServiceTimeSpec()
     delivery: Literal["at_least_once", "at_most_once"] = "at_least_once"
 

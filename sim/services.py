@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import simpy
+import sklearn
 
 from sim.alerts import AlertPolicy
 from sim.bus import Fetched, Topic
@@ -174,7 +175,9 @@ class DetectorHandler(_Stage):
         self.version = version
 
     def compute(self, rows: np.ndarray) -> None:
-        self.ledger.score[rows] = self.model.predict_proba(self.features[rows])[:, 1]
+        # the features come from our own store: skip sklearn's per-call input re-validation
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            self.ledger.score[rows] = self.model.predict_proba(self.features[rows])[:, 1]
         self.ledger.model_version[rows] = self.version
 
 
