@@ -256,6 +256,17 @@ def start(s: System) -> simpy.Event:
     return done
 
 
+def _release_transient_state(s: System) -> None:
+    """Drop what only the running system needs (topic logs, the feature matrix) before the
+    frames are built (after the last monitoring sample), to keep the peak memory of large
+    runs down. The system cannot be advanced any further afterwards."""
+    for topic in s.topics.values():
+        topic.logs = [[] for _ in topic.logs]
+    for dep in s.deployments.values():
+        if hasattr(dep.handler, "features"):
+            dep.handler.features = None
+
+
 def run(scenario: Scenario | System, *, progress: bool = True) -> Results:
     """Run a scenario (or a built System) to its horizon and return its Results.
 
@@ -275,6 +286,7 @@ def run(scenario: Scenario | System, *, progress: bool = True) -> Results:
         s.env, stop, total_s=float(s.table.arrival_s[-1]) if len(s.table) else 0.0, enabled=progress
     )
     s.monitor.sample()
+    _release_transient_state(s)
     from sim.assemble import assemble
 
     wall = time.perf_counter() - t0 + (s.build_wall_s if isinstance(scenario, System) else 0.0)
