@@ -121,9 +121,10 @@ def summarise(
 def assemble(s: Any, wall_s: float) -> Results:
     """Build the Results of a finished System (checks conservation first)."""
     counts = s.ledger.check_conservation()
-    tx = transactions_frame(s)
     part = s.table.customer_id % s.topics["transactions"].n_partitions
     spans = s.ledger.spans_frame(part)
+    del part
+    tx = transactions_frame(s)
     metrics = pd.DataFrame(s.monitor.rows, columns=["time_s", "name", "labels", "value"])
     incidents = pd.DataFrame(s.incidents, columns=["time_s", "kind", "target", "detail"])
     models = pd.DataFrame(

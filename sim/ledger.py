@@ -175,49 +175,47 @@ class Ledger:
         """One row per hop (see ``Results.spans``), built from column arrays in one go.
 
         ``span_id`` = ``trace_id × 4 + stage index`` (an integer id, unique per hop, like
-        OpenTelemetry's 64-bit span ids); ``service`` and ``pod`` are categorical.
+        OpenTelemetry's 64-bit span ids); ``service`` and ``pod`` are categorical. Written to
+        keep the peak memory low (compact dtypes, intermediates freed as it goes); the span
+        chunks are released afterwards.
         """
         ing = np.flatnonzero(~np.isnan(self.end[Stage.INGESTOR, : self.arrived]))
-        chunks = [s for s in self._spans if s[0] != Stage.INGESTOR]
-        sizes = [len(c[2]) for c in chunks]
-        trace = np.concatenate([ing, *[c[2] for c in chunks]]).astype(np.int64)
-        stage = np.concatenate(
-            [
-                np.zeros(len(ing), np.int64),
-                np.repeat([c[0] for c in chunks], sizes).astype(np.int64),
-            ]
-        )
-        pod = np.concatenate(
-            [
-                self.ingest_server[ing].astype(np.int64),
-                np.repeat([c[1] for c in chunks], sizes).astype(np.int64),
-            ]
-        )
-        part = np.concatenate(
-            [
-                ingest_partition[ing].astype(np.int64),
-                *[np.asarray(c[3], dtype=np.int64) for c in chunks],
-            ]
-        )
-        start = self.start[Stage.INGESTOR, ing]
-        start = np.concatenate([start, np.repeat([c[4] for c in chunks], sizes)])
-        end = np.concatenate(
-            [self.end[Stage.INGESTOR, ing], np.repeat([c[5] for c in chunks], sizes)]
-        )
-        prev = np.where(stage == 0, 0, stage - 1)
-        enq = np.where(stage == 0, self.arrival_s[trace], self.end[prev, trace])
+        chunks = [c for c in self._spans if c[0] != Stage.INGESTOR]
+        total = len(ing) + sum(len(c[2]) for c in chunks)
+        trace = np.empty(total, np.int64)
+        stage = np.zeros(total, np.int8)
+        pod = np.empty(total, np.int32)
+        part = np.empty(total, np.int32)
+        start, end = np.empty(total), np.empty(total)
+        k = len(ing)
+        trace[:k], pod[:k], part[:k] = ing, self.ingest_server[ing], ingest_partition[ing]
+        start[:k], end[:k] = self.start[Stage.INGESTOR, ing], self.end[Stage.INGESTOR, ing]
+        for st, pod_id, rows, partitions, t0, t1 in chunks:
+            j = k + len(rows)
+            trace[k:j], stage[k:j], pod[k:j], part[k:j] = rows, st, pod_id, partitions
+            start[k:j], end[k:j] = t0, t1
+            k = j
+        self._spans = []
         order = np.lexsort((start, stage, trace))
-        names = [STAGES[st] for st in Stage]
+        trace, stage, pod, part = trace[order], stage[order], pod[order], part[order]
+        start, end = start[order], end[order]
+        del order
+        prev = np.maximum(stage.astype(np.int64) - 1, 0)
+        enq = np.where(stage == 0, self.arrival_s[trace], self.end[prev, trace])
+        del prev
+        wait = start - enq
+        del enq
+        names = [STAGES[s] for s in Stage]
         return pd.DataFrame(
             {
-                "trace_id": trace[order],
-                "span_id": trace[order] * 4 + stage[order],
-                "service": pd.Categorical.from_codes(stage[order], categories=names),
-                "pod": pd.Categorical.from_codes(pod[order], categories=self.pod_names or ["-"]),
-                "partition": part[order],
-                "queue_wait_s": (start - enq)[order],
-                "service_s": (end - start)[order],
-                "start_s": start[order],
-                "end_s": end[order],
+                "trace_id": trace,
+                "span_id": trace * 4 + stage,
+                "service": pd.Categorical.from_codes(stage, categories=names),
+                "pod": pd.Categorical.from_codes(pod, categories=self.pod_names or ["-"]),
+                "partition": part,
+                "queue_wait_s": wait,
+                "service_s": end - start,
+                "start_s": start,
+                "end_s": end,
             }
         )
