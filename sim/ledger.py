@@ -26,6 +26,9 @@ _TOPIC_BEFORE = {
 }
 
 
+_PENDING = int(Outcome.PENDING)  # plain ints in hot paths (enum attribute access is slow)
+
+
 class ConservationError(RuntimeError):
     """The outcome counts of a run do not add up to the number of transactions generated."""
 
@@ -74,7 +77,7 @@ class Ledger:
 
     def fresh(self, stage: Stage, rows: np.ndarray) -> np.ndarray:
         """Rows not yet served by ``stage`` and not finished (idempotent consumer by tx id)."""
-        keep = np.isnan(self.end[stage, rows]) & (self.outcome[rows] == Outcome.PENDING)
+        keep = np.isnan(self.end[stage, rows]) & (self.outcome[rows] == _PENDING)
         if not keep.all():
             self.duplicates += int((~keep).sum())
             rows = rows[keep]
@@ -98,7 +101,7 @@ class Ledger:
 
     def finish(self, rows: np.ndarray, outcome: Outcome, stage: Stage, reason: str | None) -> None:
         """Give ``rows`` their final outcome at ``stage`` (only rows still pending)."""
-        rows = rows[self.outcome[rows] == Outcome.PENDING]
+        rows = rows[self.outcome[rows] == _PENDING]
         if len(rows) == 0:
             return
         self.outcome[rows] = outcome

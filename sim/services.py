@@ -105,8 +105,8 @@ class IngestorService:
 
     def serve(self, row: int, start_s: float, end_s: float, server: str) -> ProcessGenerator | None:
         led = self.ledger
-        led.start[Stage.INGESTOR, row] = start_s
-        led.end[Stage.INGESTOR, row] = end_s
+        led.start[0, row] = start_s  # row 0 = Stage.INGESTOR
+        led.end[0, row] = end_s
         led.ingest_server[row] = led.pod_id(server)
         err = self.errors[row]
         if err is not None:
