@@ -185,7 +185,8 @@ class ModelSpec(_Frozen):
 class PodCrash(_Frozen):
     """A scheduled fault: pod ``pod`` of ``deployment`` crashes at ``at_s``.
 
-    It restarts after ``restart_s`` plus its start-up time.
+    It restarts after ``restart_s`` plus its start-up time. Ignored when the deployment is
+    not part of the run (``last_stage`` before it) or the pod is not ready at ``at_s``.
     """
 
     deployment: Literal["feature_enricher", "fraud_detector", "alert_service", "label_feed"]
