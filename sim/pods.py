@@ -184,11 +184,12 @@ class Deployment:
             return
         if group.available(member) == 0:  # nothing at all: wait for the first record
             yield group.wait_for_records(member)
-        deadline = env.now + self.spec.fetch_max_wait_s
-        while env.now < deadline and group.available(member) < self.spec.fetch_min_records:
-            ev = group.wait_for_records(member)
-            timer = env.timeout(deadline - env.now)
-            yield ev | timer
+        timer = env.timeout(self.spec.fetch_max_wait_s)
+        while not timer.processed and group.available(member) < self.spec.fetch_min_records:
+            ev = group.wait_for_records(member)  # woken by an append or by the timer
+            if timer.callbacks is not None:
+                timer.callbacks.append(lambda _t, ev=ev: None if ev.triggered else ev.succeed())
+            yield ev
 
     def _consume(self, pod: Pod, member: Member) -> ProcessGenerator:
         env, group, handler = self.env, self.group, self.handler

@@ -166,3 +166,29 @@ def test_ingress_sheds_at_the_queue_limit():
     assert [r for r, _ in shed] == [3, 4]  # 0 goes to the idle server, 1 and 2 wait
     assert "queue_limit=2" in shed[0][1]
     assert sorted(r for r, *_ in served) == [0, 1, 2]
+
+
+def test_fetch_linger_waits_for_min_records_or_max_wait():
+    env = simpy.Environment()
+    spec = DeploymentSpec(
+        replicas=1,
+        max_poll_records=10,
+        fetch_min_records=3,
+        fetch_max_wait_s=1.0,
+        service=_det(0.0, 0.01),
+    )
+    dep, h, group = _deployment(env, spec, 0, partitions=1)
+    topic = group.topic
+
+    def producer():
+        for t, rec in ((2.0, 0), (2.5, 1), (2.7, 2), (10.0, 3)):
+            yield env.timeout(t - env.now)
+            topic.append(0, [rec])
+
+    dep.start()
+    env.process(producer())
+    env.run(until=20)
+    assert [(t, r) for t, r, _ in h.begun] == [
+        (pytest.approx(2.7), [0, 1, 2]),
+        (pytest.approx(11.0), [3]),
+    ]
