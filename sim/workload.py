@@ -76,11 +76,16 @@ def cache_dir() -> Path:
 
 
 def bank_days_needed(spec: WorkloadSpec) -> int:
-    """Days of bank needed to cover the live window (``bank.nb_days`` when set)."""
+    """Days of bank needed to cover the live window (``bank.nb_days`` when set).
+
+    One day more than the window reaches: the handbook simulator draws no new compromise on
+    its last day (``max_day = nb_days - 1``), so without the margin the live day would lack
+    the compromises that start on it and differ from the same day of a longer bank.
+    """
     if spec.bank.nb_days is not None:
         return spec.bank.nb_days
     end = spec.live_start_day * SECONDS_PER_DAY + spec.live_start_hour * 3600 + spec.live_duration_s
-    return max(1, math.ceil(end / SECONDS_PER_DAY))
+    return max(1, math.ceil(end / SECONDS_PER_DAY)) + 1
 
 
 def load_bank(spec: WorkloadSpec, *, use_cache: bool = True) -> pd.DataFrame:
