@@ -83,11 +83,12 @@ class _Stage:
         if len(rows) == 0:
             return
         keys = self.table.customer_id[rows]
-        self.ledger.served(
-            self.stage, rows, start_s, self.topic_in.env.now, pod, self.topic_in.partition_of(keys)
-        )
+        end_s = self.topic_in.env.now  # service end; a full downstream topic may block below
         if self.topic_out is not None:
             yield from self.topic_out.produce(rows, keys)
+        # recorded only once every row is downstream: a crash while blocked leaves the rows
+        # unserved, so their redelivery produces them again (duplicates are dropped there)
+        self.ledger.served(self.stage, rows, start_s, end_s, pod, self.topic_in.partition_of(keys))
 
     def drop(self, records: np.ndarray, reason: str) -> None:
         self.ledger.finish(records, Outcome.LOST, self.stage, reason)

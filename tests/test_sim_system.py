@@ -281,3 +281,27 @@ def test_empty_live_window_is_an_input_error(small):
                 with_changes(small, "workload.live_start_day", 20), "workload.bank.nb_days", 15
             )
         )
+
+
+def test_crash_while_blocked_on_a_full_topic_loses_nothing(small):
+    """The enricher blocks on a full features-ready partition and crashes while blocked;
+    at-least-once redelivery must complete every transaction with one span per hop."""
+    sc = with_changes(small, "topics.features_ready.capacity_records", 3)
+    sc = with_changes(
+        sc,
+        "deployments.fraud_detector.service",
+        {"distribution": "deterministic", "fixed_s": 0.5, "per_record_s": 0.05},
+    )
+    sc = with_changes(
+        sc,
+        "faults",
+        [
+            {"deployment": "feature_enricher", "at_s": t, "restart_s": 0.5}
+            for t in (10.0, 20.0, 30.0)
+        ],
+    )
+    res = run(sc, progress=False)
+    s = res.summary_dict()
+    assert s["completed"] == s["generated"] and s["lost"] == 0
+    assert res.spans.span_id.is_unique
+    assert (res.incidents.kind == "pod_crash").sum() == 3
