@@ -4,8 +4,9 @@
   dead-lettered with the reason) and produces to ``transactions`` keyed by card;
 - feature-enricher (:class:`EnricherHandler`): ``FeatureStore.update`` per record (idempotent by
   transaction id), produces to ``features-ready``;
-- fraud-detector (:class:`DetectorHandler`): ONE ``predict_proba`` call per micro-batch on the
-  model from the registry, records score and model version, produces to ``fraud-scores``;
+- fraud-detector (:class:`DetectorHandler`): ONE scoring call per micro-batch with the
+  registry's fitted model (``sim.scoring.compile_scorer``: its own parameters, equal to
+  ``predict_proba``), records score and model version, produces to ``fraud-scores``;
 - alert-service (:class:`AlertHandler`): applies :class:`sim.alerts.AlertPolicy`;
 - label-feed: :func:`label_publisher` publishes each label ``delay_days`` of event time after its
   transaction (history labels too) and :class:`LabelHandler` feeds them to
@@ -19,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import simpy
-import sklearn
 
 from sim.alerts import AlertPolicy
 from sim.bus import Fetched, Topic
 from sim.ledger import Ledger
+from sim.scoring import compile_scorer
 from sim.telemetry import Outcome, Stage
 from sim.workload import TxTable
 
@@ -174,11 +175,11 @@ class DetectorHandler(_Stage):
         self.features = features
         self.model = model
         self.version = version
+        # the fitted model's own parameters, without sklearn's per-call checks (sim.scoring)
+        self.score = compile_scorer(model)
 
     def compute(self, rows: np.ndarray) -> None:
-        # the features come from our own store: skip sklearn's per-call input re-validation
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            self.ledger.score[rows] = self.model.predict_proba(self.features[rows])[:, 1]
+        self.ledger.score[rows] = self.score(self.features[rows])
         self.ledger.model_version[rows] = self.version
 
 
