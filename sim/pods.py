@@ -261,7 +261,7 @@ class Ingress:
         self.serve = serve
         self.shed = shed
         self.queue: deque[int] = deque()
-        self._idle: deque[simpy.Event] = deque()
+        self._idle: deque[tuple[Pod, str]] = deque()
         self.depth = TimeWeighted(env)
         self.busy = TimeWeighted(env)
         self.ready_consumers = TimeWeighted(env)
@@ -269,19 +269,24 @@ class Ingress:
         self.pods = [Pod(f"{self.name}-{i}") for i in range(spec.replicas)]
 
     def start(self) -> None:
-        """Start the servers (each ready after ``startup_s``)."""
+        """Start the servers (each ready after ``startup_s``; idle at once when it is 0)."""
         for i in range(self.n_servers):
             pod = self.pods[i // self.spec.concurrency]
-            self.env.process(self._server(pod, f"{pod.name}/s{i % self.spec.concurrency}"))
+            server = (pod, f"{pod.name}/s{i % self.spec.concurrency}")
+            if self.spec.startup_s > 0:
+                ev = self.env.timeout(self.spec.startup_s)
+                ev.callbacks.append(lambda _ev, server=server: self._ready(server))
+            else:
+                self._ready(server)
 
     def pods_ready(self) -> int:
         """Number of ready pods."""
         return sum(p.ready for p in self.pods)
 
     def submit(self, record: int) -> None:
-        """A request arrives now: queue it, or shed it when the queue is full."""
-        if self._idle:  # an idle server takes it directly
-            self._idle.popleft().succeed(record)
+        """A request arrives now: an idle server takes it, else it queues (or is shed)."""
+        if self._idle:
+            self._begin(self._idle.popleft(), record)
             return
         limit = self.spec.queue_limit
         if limit is not None and len(self.queue) >= limit:
@@ -290,25 +295,34 @@ class Ingress:
         self.queue.append(record)
         self.depth.add(1)
 
-    def _server(self, pod: Pod, name: str) -> ProcessGenerator:
-        env = self.env
-        if self.spec.startup_s > 0:
-            yield env.timeout(self.spec.startup_s)
-        pod.ready = True
+    # Each server is a small state machine driven by event callbacks rather than a SimPy
+    # process: one Timeout per request (its service), no wake-up event, no generator resume.
+    # The queue discipline is the same FCFS over c servers; idle servers are taken in the order
+    # they became idle.
+    def _ready(self, server: tuple[Pod, str]) -> None:
+        server[0].ready = True
         self.ready_consumers.add(1)
-        queue = self.queue
-        while True:
-            if queue:
-                record = queue.popleft()
-                self.depth.add(-1)
-            else:
-                ev = env.event()
-                self._idle.append(ev)
-                record = yield ev
-            self.busy.add(1)
-            start = env.now
-            yield env.timeout(self.service.draw(1))
-            self.busy.add(-1)
-            out = self.serve(record, start, env.now, name)
-            if out is not None:
-                yield from out
+        self._next(server)
+
+    def _next(self, server: tuple[Pod, str]) -> None:
+        """The server is free now: take the head of the queue, or go idle."""
+        if self.queue:
+            record = self.queue.popleft()
+            self.depth.add(-1)
+            self._begin(server, record)
+        else:
+            self._idle.append(server)
+
+    def _begin(self, server: tuple[Pod, str], record: int) -> None:
+        self.busy.add(1)
+        start_s = self.env.now
+        ev = self.env.timeout(self.service.draw(1))
+        ev.callbacks.append(lambda _ev: self._end(server, record, start_s))
+
+    def _end(self, server: tuple[Pod, str], record: int, start_s: float) -> None:
+        self.busy.add(-1)
+        out = self.serve(record, start_s, self.env.now, server[1])
+        if out is None:
+            self._next(server)
+        else:  # producer back-pressure: resume serving once the produce has completed
+            self.env.process(out).callbacks.append(lambda _p: self._next(server))

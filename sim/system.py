@@ -203,16 +203,30 @@ def _empty_history() -> pd.DataFrame:
     return f
 
 
-def _arrivals(
-    env: simpy.Environment, s: System, done: simpy.Event
-) -> Generator[simpy.Event, Any, Any]:
+def _feed_arrivals(env: simpy.Environment, s: System) -> None:
+    """Submit each transaction to the ingress at its arrival time.
+
+    A chain of Timeout callbacks rather than a process (no generator resume per arrival);
+    arrivals at the same instant are submitted back to back, in row order.
+    """
     ledger, submit = s.ledger, s.ingress.submit
-    for i, t in enumerate(s.table.arrival_s.tolist()):
-        dt = t - env.now
-        if dt > 0:
-            yield env.timeout(dt)
-        ledger.arrived = i + 1
-        submit(i)
+    times = s.table.arrival_s.tolist()
+    n, nxt = len(times), 0
+
+    def step(timer: simpy.Event) -> None:
+        nonlocal nxt
+        due = timer is not start  # a timer set for row `nxt` has expired: it arrives now
+        while nxt < n:
+            if not due and times[nxt] - env.now > 0:
+                env.timeout(times[nxt] - env.now).callbacks.append(step)
+                return
+            due = False
+            ledger.arrived = nxt + 1
+            submit(nxt)
+            nxt += 1
+
+    start = env.timeout(0)
+    start.callbacks.append(step)
 
 
 def _faults(s: System) -> Generator[simpy.Event, Any, Any]:
@@ -245,7 +259,7 @@ def start(s: System) -> simpy.Event:
                 sc.labels.publish_interval_s,
             )
         )
-    env.process(_arrivals(env, s, done))
+    _feed_arrivals(env, s)
     if s.ledger.settled():  # empty workload
         done.succeed()
     else:
