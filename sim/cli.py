@@ -14,13 +14,15 @@ import sys
 from collections.abc import Sequence
 
 from tinybots import cli as tinybots_cli
+from tinybots.errors import describe_validation_error
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the full ``tinybots`` argument parser (all sub-commands)."""
     parser = argparse.ArgumentParser(
         prog="tinybots",
-        description="Simulate an event-driven fraud-detection system with the real model in the loop.",
+        description="Simulate an event-driven fraud-detection system "
+                    "with the real model in the loop.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     tinybots_cli.add_subcommands(sub)
@@ -39,13 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # InputError, pydantic.ValidationError and friends
         print(f"tinybots {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
-        print(f"tinybots {args.command}: error: {exc}", file=sys.stderr)
+    except OSError as exc:  # missing input, unwritable or mistyped output path
+        print(f"tinybots {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+    """The error as one line; pydantic errors as ``field: message (got value)``."""
+    return describe_validation_error(exc)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":  # pragma: no cover

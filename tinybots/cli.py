@@ -18,8 +18,8 @@ import json
 import time
 from pathlib import Path
 
-from tinybots.errors import InputError
-from tinybots.io import check_table_path, read_transactions, write_transactions
+from tinybots.errors import InputError, describe_validation_error
+from tinybots.io import check_output_path, read_transactions, write_transactions
 from tinybots.modeling import BASELINE_MODELS, BASELINE_START, make_model, run_baseline
 
 JSON_KEYS = ("model", "auc_roc", "average_precision", "card_precision_at_100")
@@ -59,15 +59,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from tinybots.generator import HandbookConfig, generate_transactions
+    from tinybots.generator import generate_transactions
 
-    check_table_path(args.out)  # fail before a long run, not after it
+    check_output_path(args.out, "--out")  # fail before a long run, not after it
     if args.n_jobs is not None and args.n_jobs < 1:
         raise InputError(f"--n-jobs must be >= 1, got {args.n_jobs}")
-    config = HandbookConfig(
-        n_customers=args.customers, n_terminals=args.terminals, nb_days=args.days,
-        start_date=args.start, radius=args.radius,
-    )
+    config = _config(args)
     started = time.perf_counter()
     frame = generate_transactions(config, n_jobs=args.n_jobs, progress=args.progress)
     elapsed = time.perf_counter() - started
@@ -77,6 +74,26 @@ def _generate(args: argparse.Namespace) -> int:
     print(f"wrote {n:,} transactions ({frauds:,} frauds, {rate:.4f} %) over {args.days} days "
           f"from {config.start_date} to {args.out} in {elapsed:.1f} s")
     return 0
+
+
+_FLAGS = {name: f"{flag} ({name})" for name, flag in (
+    ("n_customers", "--customers"), ("n_terminals", "--terminals"), ("nb_days", "--days"),
+    ("start_date", "--start"), ("radius", "--radius"))}
+
+
+def _config(args: argparse.Namespace) -> object:
+    """The generator config from the options; errors name the option and the field."""
+    import pydantic
+
+    from tinybots.generator import HandbookConfig
+
+    try:
+        return HandbookConfig(
+            n_customers=args.customers, n_terminals=args.terminals, nb_days=args.days,
+            start_date=args.start, radius=args.radius,
+        )
+    except pydantic.ValidationError as exc:
+        raise InputError(describe_validation_error(exc, _FLAGS)) from exc
 
 
 def _baseline(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ not deep inside model training.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -145,16 +147,65 @@ def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:
     Raises
     ------
     InputError
-        On an unknown extension.
+        On an unknown extension, a path that is a folder, or a parent that is a file.
+
+    Notes
+    -----
+    The table is written to a temporary sibling and renamed, so a failure never leaves a
+    half-written file at ``path``.
     """
-    path = check_table_path(path)
+    path = check_output_path(path)
     name = path.name.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
-    if name.endswith(_PARQUET_SUFFIXES):
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False, date_format="%Y-%m-%d %H:%M:%S")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if name.endswith(_PARQUET_SUFFIXES):
+            frame.to_parquet(tmp, index=False)
+        else:
+            compression = "infer" if name.endswith(".csv") else _compression(name)
+            frame.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S",
+                         compression=compression)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def check_output_path(path: str | Path, field: str = "path") -> Path:
+    """Return ``path`` as a Path if a table can be written there (checked before long work).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Output file; a supported extension, not an existing folder, and every existing
+        ancestor a folder (missing ones are created on write).
+    field : str
+        Name used in error messages, e.g. ``--out``.
+
+    Raises
+    ------
+    InputError
+        Unsupported extension, ``path`` is a folder, or an ancestor is a file.
+    """
+    try:
+        path = check_table_path(path)
+    except InputError as exc:
+        raise InputError(f"{field}: {exc}") from exc
+    if path.is_dir():
+        raise InputError(f"{field}: {path} is a folder; give a file name such as {path / 'x.csv'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{field}: {parent} is a file, so {path} cannot be created")
+            break
+    return path
+
+
+def _compression(name: str) -> str:
+    return {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}[name[name.rfind("."):]]
 
 
 def _coerce(series: pd.Series, column: str, source: str) -> pd.Series:
@@ -201,4 +252,6 @@ def _suffix_message(path: Path) -> str:
     return f"unsupported transactions file extension for {path.name}; use one of {allowed}"
 
 
-__all__ = ["check_table_path", "read_transactions", "validate_transactions", "write_transactions"]
+__all__ = [
+    "check_output_path",
+    "check_table_path", "read_transactions", "validate_transactions", "write_transactions"]

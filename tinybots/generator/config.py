@@ -18,13 +18,15 @@ class HandbookConfig(pydantic.BaseModel, frozen=True, extra="forbid"):
     Attributes
     ----------
     n_customers : int
-        Number of customers (ids 0 .. n_customers-1), >= 1.
+        Number of customers (ids 0 .. n_customers-1), 1 .. 1,000,000.
     n_terminals : int
-        Number of terminals (ids 0 .. n_terminals-1), >= 1.
+        Number of terminals (ids 0 .. n_terminals-1), 1 .. 10,000,000.
     nb_days : int
-        Number of simulated days, >= 1.
+        Number of simulated days, 1 .. 3650.
     start_date : datetime.date
-        Day 0 (midnight, no time zone). Accepts ``"YYYY-MM-DD"`` strings.
+        Day 0 (midnight, no time zone). Accepts ``"YYYY-MM-DD"`` strings. The whole calendar
+        (``start_date`` to ``start_date + nb_days``) must lie within pandas' nanosecond
+        timestamps (1677-09-22 .. 2262-04-10), or times would silently wrap round.
     radius : float
         A customer may use a terminal strictly closer than this (square side 100), > 0.
 
@@ -36,9 +38,13 @@ class HandbookConfig(pydantic.BaseModel, frozen=True, extra="forbid"):
         config keeps reproducing the published data.)
     """
 
-    n_customers: int = pydantic.Field(5000, ge=1, description="number of customers, >= 1")
-    n_terminals: int = pydantic.Field(10000, ge=1, description="number of terminals, >= 1")
-    nb_days: int = pydantic.Field(183, ge=1, description="number of days, >= 1")
+    n_customers: int = pydantic.Field(
+        5000, ge=1, le=1_000_000, description="number of customers, 1 .. 1,000,000"
+    )
+    n_terminals: int = pydantic.Field(
+        10000, ge=1, le=10_000_000, description="number of terminals, 1 .. 10,000,000"
+    )
+    nb_days: int = pydantic.Field(183, ge=1, le=3650, description="number of days, 1 .. 3650")
     start_date: datetime.date = pydantic.Field(
         datetime.date(2018, 4, 1), description="day 0, a date such as 2018-04-01"
     )
@@ -64,3 +70,14 @@ class HandbookConfig(pydantic.BaseModel, frozen=True, extra="forbid"):
         raise ValueError(
             f"start_date must be a date such as 2018-04-01 (YYYY-MM-DD), got {value!r}"
         )
+
+    @pydantic.model_validator(mode="after")
+    def _calendar_fits(self) -> HandbookConfig:
+        """Reject calendars outside pandas' datetime64[ns] range (they would wrap round)."""
+        first, last = datetime.date(1677, 9, 22), datetime.date(2262, 4, 10)
+        if not first <= self.start_date <= last - datetime.timedelta(days=self.nb_days):
+            raise ValueError(
+                f"start_date: the {self.nb_days} days from {self.start_date} (nb_days) must lie "
+                f"within {first} .. {last}, the range of pandas timestamps"
+            )
+        return self
