@@ -51,6 +51,7 @@ class Ledger:
         self.last_stage = last_stage
         self.start = np.full((len(Stage), n), np.nan)
         self.end = np.full((len(Stage), n), np.nan)
+        self.start_ingest, self.end_ingest = self.start[Stage.INGESTOR], self.end[Stage.INGESTOR]
         self.arrived = 0
         self.ingest_server = np.full(n, -1, dtype=np.int32)
         self.score = np.full(n, np.nan)
@@ -81,8 +82,13 @@ class Ledger:
         if not keep.all():
             self.duplicates += int((~keep).sum())
             rows = rows[keep]
-        # a record re-produced after a crash can sit twice in one poll
-        return np.unique(rows) if len(rows) > 1 else rows
+        # a record re-produced after a crash can sit twice in one poll; rows come out sorted
+        # and distinct (np.unique's result; plain Python is cheaper for a micro-batch)
+        if len(rows) <= 1:
+            return rows
+        if len(rows) > 256:
+            return np.unique(rows)
+        return np.array(sorted(set(rows.tolist())), dtype=rows.dtype)
 
     def served(
         self,

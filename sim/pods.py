@@ -18,6 +18,7 @@ Utilisation is the time-weighted busy fraction of ready consumers (or servers).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Protocol
@@ -47,25 +48,45 @@ class ServiceTime:
     0.2
     """
 
+    _BLOCK = 1024  # factors drawn from the stream per refill
+
     def __init__(self, spec: ServiceTimeSpec, rng: np.random.Generator) -> None:
         self.spec = spec
         self.rng = rng
         self._sigma = float(np.sqrt(np.log1p(spec.cv**2)))
+        self._fixed, self._per = spec.fixed_s, spec.per_record_s
+        self._factors: list[float] = []
+        self._next = 0
 
     def mean(self, n: int = 1) -> float:
         """Mean service time of a poll of ``n`` records (seconds)."""
         return self.spec.fixed_s + self.spec.per_record_s * n
 
+    def _refill(self) -> None:
+        """Draw the next block of factors F. The stream is consumed exactly as by scalar
+        ``rng.exponential()`` / ``rng.lognormal(mu, sigma)`` calls (same variates, same order;
+        lognormal = ``exp(mu + sigma × z)`` with the standard normals z, as NumPy computes it)."""
+        kind = self.spec.distribution
+        if kind == "exponential":
+            self._factors = self.rng.standard_exponential(self._BLOCK).tolist()
+        else:
+            s = self._sigma
+            mu = -0.5 * s * s
+            z = self.rng.standard_normal(self._BLOCK).tolist()
+            self._factors = [math.exp(mu + s * x) for x in z]
+        self._next = 0
+
     def draw(self, n: int = 1) -> float:
         """One random service time of a poll of ``n`` records (seconds)."""
-        m = self.mean(n)
-        kind = self.spec.distribution
-        if kind == "deterministic":
+        m = self._fixed + self._per * n
+        if self.spec.distribution == "deterministic":
             return m
-        if kind == "exponential":
-            return m * self.rng.exponential()
-        s = self._sigma
-        return m * self.rng.lognormal(-0.5 * s * s, s)
+        k = self._next
+        if k == len(self._factors):
+            self._refill()
+            k = 0
+        self._next = k + 1
+        return m * self._factors[k]
 
 
 class Handler(Protocol):

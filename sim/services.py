@@ -103,14 +103,15 @@ class IngestorService:
         self.ledger = ledger
         self.topic_out = topic_out if ledger.last_stage > Stage.INGESTOR else None
         self.errors = schema_errors(table)
+        self.any_error = bool(np.any(self.errors != None))  # noqa: E711 (elementwise)
         self.keys = table.customer_id
 
     def serve(self, row: int, start_s: float, end_s: float, server: str) -> ProcessGenerator | None:
         led = self.ledger
-        led.start[0, row] = start_s  # row 0 = Stage.INGESTOR
-        led.end[0, row] = end_s
+        led.start_ingest[row] = start_s  # views of row 0 (Stage.INGESTOR) of start / end
+        led.end_ingest[row] = end_s
         led.ingest_server[row] = led.pod_id(server)
-        err = self.errors[row]
+        err = self.errors[row] if self.any_error else None
         if err is not None:
             led.finish(np.array([row]), Outcome.DEAD_LETTERED, Stage.INGESTOR, err)
             return None
@@ -119,7 +120,7 @@ class IngestorService:
             return None
         topic = self.topic_out
         if topic.capacity_records is None:
-            topic.append(int(self.keys[row]) % topic.n_partitions, (row,))
+            topic.append(self.keys.item(row) % topic.n_partitions, (row,))
             return None
         return topic.produce(np.array([row]), self.keys[row : row + 1])
 
@@ -144,15 +145,20 @@ class EnricherHandler(_Stage):
     def compute(self, rows: np.ndarray) -> None:
         t = self.table
         rows = rows[~self.enriched[rows]]  # the store was already updated for redelivered rows
+        if len(rows) == 0:
+            return
         update = self.store.update
-        for i, c, term, ts, amt in zip(
-            rows.tolist(),
-            t.customer_id[rows].tolist(),
-            t.terminal_id[rows].tolist(),
-            self.event_s[rows].tolist(),
-            t.amount[rows].tolist(), strict=False,
-        ):
-            self.features[i] = update(c, term, ts, amt)
+        out = [
+            update(c, term, ts, amt)
+            for c, term, ts, amt in zip(
+                t.customer_id[rows].tolist(),
+                t.terminal_id[rows].tolist(),
+                self.event_s[rows].tolist(),
+                t.amount[rows].tolist(),
+                strict=True,
+            )
+        ]
+        self.features[rows] = out  # one write per batch (rows are distinct: Ledger.fresh)
         self.enriched[rows] = True
 
 
