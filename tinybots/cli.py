@@ -20,7 +20,13 @@ from pathlib import Path
 
 from tinybots.errors import InputError, describe_validation_error
 from tinybots.io import check_output_path, read_transactions, write_transactions
-from tinybots.modeling import BASELINE_MODELS, BASELINE_START, make_model, run_baseline
+from tinybots.modeling import (
+    BASELINE_MODELS,
+    BASELINE_START,
+    make_model,
+    parse_date,
+    run_baseline,
+)
 
 JSON_KEYS = ("model", "auc_roc", "average_precision", "card_precision_at_100")
 
@@ -101,9 +107,10 @@ def _baseline(args: argparse.Namespace) -> int:
     if not models:
         raise InputError(f"--models must name at least one of {', '.join(BASELINE_MODELS)}")
     for name in models:
-        make_model(name)  # unknown names fail before the (slow) read
+        make_model(name)  # unknown names and dates fail before the (slow) read
+    start = parse_date(args.start, "--start (start_date)")
     transactions = read_transactions(args.transactions)
-    table = run_baseline(transactions, start_date=args.start, models=models)
+    table = run_baseline(transactions, start_date=start, models=models)
     if args.json:
         records = table.loc[:, list(JSON_KEYS)].to_dict(orient="records")
         print(json.dumps([{k: r[k] for k in JSON_KEYS} for r in records], indent=2))

@@ -113,7 +113,7 @@ def validate_transactions(
         kind = "transformed" if layout is TRANSFORMED_COLUMNS else "raw"
         raise InputError(
             f"{source} is missing column(s) {missing} of the {kind} layout; "
-            f"required columns: {list(layout)}"
+            f"required columns: {list(layout)}{_delimiter_hint(frame)}"
         )
     unknown = [c for c in frame.columns if c not in TRANSFORMED_COLUMNS]
     if unknown and extra == "reject":
@@ -124,8 +124,46 @@ def validate_transactions(
     out = frame.loc[:, list(layout) + unknown].copy()
     for column in layout:
         out[column] = _coerce(out[column], column, source)
+    _check_values(out, source)
     out = out.sort_values("TRANSACTION_ID", kind="mergesort").reset_index(drop=True)
     return out
+
+
+def _check_values(frame: pd.DataFrame, source: str) -> None:
+    """Unique ids, non-negative amounts, ids and times, TX_TIME_DAYS = TX_TIME_SECONDS // 86400."""
+    ids = frame["TRANSACTION_ID"]
+    dup = ids.duplicated()
+    if dup.any():
+        raise InputError(
+            f"{source}: column TRANSACTION_ID has duplicate values "
+            f"(first: {ids[dup].iloc[0]} at row {int(dup.to_numpy().argmax())})"
+        )
+    for column in ("TRANSACTION_ID", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT",
+                   "TX_TIME_SECONDS", "TX_TIME_DAYS"):
+        negative = frame[column].to_numpy() < 0
+        if negative.any():
+            row = int(negative.argmax())
+            raise InputError(f"{source}: column {column} must be >= 0, found "
+                             f"{frame[column].iloc[row]} at row {row}")
+    wrong = (frame["TX_TIME_SECONDS"] // 86_400 != frame["TX_TIME_DAYS"]).to_numpy()
+    if wrong.any():
+        row = int(wrong.argmax())
+        raise InputError(
+            f"{source}: column TX_TIME_DAYS must equal TX_TIME_SECONDS // 86400, found "
+            f"{frame['TX_TIME_DAYS'].iloc[row]} for {frame['TX_TIME_SECONDS'].iloc[row]} s "
+            f"at row {row}"
+        )
+
+
+def _delimiter_hint(frame: pd.DataFrame) -> str:
+    """A hint when the whole header landed in one column (a non-comma delimiter)."""
+    if len(frame.columns) != 1:
+        return ""
+    header = str(frame.columns[0])
+    for sep in (";", "\t", "|"):
+        if sep in header:
+            return f"; the header looks split by the delimiter {sep!r}; use commas"
+    return ""
 
 
 def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -216,8 +254,11 @@ def _coerce(series: pd.Series, column: str, source: str) -> pd.Series:
         try:
             return pd.to_datetime(series, format="ISO8601")
         except (ValueError, TypeError) as exc:
+            bad = pd.to_datetime(series, format="ISO8601", errors="coerce").isna().to_numpy()
+            row = int(bad.argmax())
             raise InputError(
-                f"{source}: column {column} must hold datetimes like 2018-04-01 00:07:56 ({exc})"
+                f"{source}: column {column} must hold datetimes like 2018-04-01 00:07:56, "
+                f"found {series.iloc[row]!r} at row {row}"
             ) from exc
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         bad = pd.to_numeric(series, errors="coerce").isna()

@@ -140,7 +140,18 @@ def handbook_split(
     in_train = (times >= begin) & (times < begin + pd.Timedelta(days=delta_train))
     train = transformed[in_train].sort_values("TRANSACTION_ID", kind="mergesort")
     if train.empty:
-        raise InputError(f"no transactions in the training window starting {start.isoformat()}")
+        raise InputError(
+            f"start_date: no transactions in the training window {_days(start, delta_train)}; "
+            f"the split needs data from {_days(start, delta_train + delta_delay + delta_test)} "
+            f"(train {delta_train}, delay {delta_delay}, test {delta_test} days), the table "
+            f"covers {_covered(times)}"
+        )
+    if train["TX_FRAUD"].nunique() < 2:
+        raise InputError(
+            f"TX_FRAUD: the training window {_days(start, delta_train)} holds only "
+            f"{'frauds' if train['TX_FRAUD'].iloc[0] else 'genuine transactions'}; a model "
+            "needs both classes (choose another start_date or more data)"
+        )
     start_day = int(train["TX_TIME_DAYS"].min())
     days = transformed["TX_TIME_DAYS"].to_numpy()
     frauds = transformed[transformed["TX_FRAUD"].to_numpy() == 1]
@@ -263,8 +274,18 @@ def run_baseline(
 
         data = compute_features(data)
     split = handbook_split(data, start_date)
+    start = _as_date(start_date)
     if split.test.empty:
-        raise InputError("the test week is empty: the data must cover 21 days from start_date")
+        raise InputError(
+            f"start_date: the test week {_days(start + dt.timedelta(days=14), 7)} holds no "
+            f"transactions; the data must cover {_days(start, 21)}, the table covers "
+            f"{_covered(data['TX_DATETIME'])}"
+        )
+    if split.test["TX_FRAUD"].nunique() < 2:
+        raise InputError(
+            f"TX_FRAUD: the test week {_days(start + dt.timedelta(days=14), 7)} holds only one "
+            "class after removing known compromised cards; AUC ROC and AP need both"
+        )
     rows = []
     for name in models:
         started = pd.Timestamp.now()
@@ -278,7 +299,17 @@ def run_baseline(
     return pd.DataFrame(rows)
 
 
-def _as_date(value: dt.date | str) -> dt.date:
+def parse_date(value: dt.date | str, field: str = "start_date") -> dt.date:
+    """A date from a date, datetime or ISO ``YYYY-MM-DD`` string.
+
+    >>> parse_date("2018-07-25")
+    datetime.date(2018, 7, 25)
+
+    Raises
+    ------
+    InputError
+        Not a valid date; the message names ``field``.
+    """
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -286,7 +317,21 @@ def _as_date(value: dt.date | str) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError as exc:
-        raise InputError(f"start_date must be an ISO date like 2018-07-25, got {value!r}") from exc
+        raise InputError(f"{field} must be an ISO date like 2018-07-25, got {value!r}") from exc
+
+
+_as_date = parse_date
+
+
+def _days(start: dt.date, n: int) -> str:
+    """``n`` days from ``start`` as an inclusive range of dates."""
+    return f"{start.isoformat()} .. {(start + dt.timedelta(days=n - 1)).isoformat()}"
+
+
+def _covered(times: pd.Series) -> str:
+    if len(times) == 0:
+        return "no days"
+    return f"{times.min().date().isoformat()} .. {times.max().date().isoformat()}"
 
 
 def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -303,6 +348,7 @@ __all__ = [
     "fit_model",
     "handbook_split",
     "make_model",
+    "parse_date",
     "run_baseline",
     "score",
 ]
