@@ -224,8 +224,14 @@ def _check_labels_scores(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
             f"y_true and y_score must be 1-d of equal length, got shapes "
             f"{y_true_arr.shape} and {y_score_arr.shape}"
         )
-    if np.unique(y_true_arr).size < 2:
+    labels = np.unique(y_true_arr)
+    if not np.isin(labels, (0, 1)).all():
+        raise InputError(f"y_true must hold only 0 and 1, found {labels[:5].tolist()}")
+    if labels.size < 2:
         raise InputError("y_true must contain both classes (0 and 1) for AUC ROC / AP")
+    if not np.isfinite(y_score_arr).all():
+        row = int((~np.isfinite(y_score_arr)).argmax())
+        raise InputError(f"y_score must be finite, found {y_score_arr[row]} at index {row}")
     return y_true_arr, y_score_arr
 
 

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,10 @@ class ModelRegistry:
     ------
     UntrustedModelError
         If a stored model names a type outside :data:`ALLOWED_TYPES` / :data:`ALLOWED_STEPS`.
+    InputError
+        If a version folder ``vNNNN`` is damaged (missing or unreadable ``meta.json`` or
+        ``model.skops``, missing keys) or its metadata names another version. Other entries
+        of ``root`` (files, temporary folders) are ignored.
     """
 
     def __init__(self, root: Path | str | None = None) -> None:
@@ -116,8 +121,9 @@ class ModelRegistry:
         if self.root is not None:
             self.root.mkdir(parents=True, exist_ok=True)
             for folder in sorted(self.root.glob("v[0-9]*")):
-                entry = _read_version(folder)
-                self._versions[entry.version] = entry
+                if folder.is_dir() and folder.name[1:].isdigit():
+                    entry = _read_version(folder)
+                    self._versions[entry.version] = entry
 
     @classmethod
     def load(cls, root: Path | str) -> ModelRegistry:
@@ -260,17 +266,31 @@ def _write_version(root: Path, entry: ModelVersion) -> None:
 
 
 def _read_version(folder: Path) -> ModelVersion:
-    meta = json.loads((folder / _META_FILE).read_text())
-    model = load_model(folder / _MODEL_FILE)
-    return ModelVersion(
-        version=int(meta["version"]),
-        kind=meta["kind"],
-        training_window=_window(tuple(meta["training_window"])),
-        features=tuple(meta["features"]),
-        metrics=MappingProxyType({k: float(v) for k, v in meta["metrics"].items()}),
-        created_at=dt.datetime.fromisoformat(meta["created_at"]),
-        model=model,
-    )
+    """Read one version folder; any damage is an :class:`InputError` naming the folder."""
+    try:
+        meta = json.loads((folder / _META_FILE).read_text())
+        entry = ModelVersion(
+            version=int(meta["version"]),
+            kind=str(meta["kind"]),
+            training_window=_window(tuple(meta["training_window"])),
+            features=tuple(meta["features"]),
+            metrics=MappingProxyType({k: float(v) for k, v in meta["metrics"].items()}),
+            created_at=dt.datetime.fromisoformat(meta["created_at"]),
+            model=load_model(folder / _MODEL_FILE),
+        )
+    except UntrustedModelError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
+        raise InputError(
+            f"model registry folder {folder} is damaged or not ours "
+            f"({type(exc).__name__}: {exc}); expected {_META_FILE} and {_MODEL_FILE}"
+        ) from exc
+    if entry.version != int(folder.name[1:]):
+        raise InputError(
+            f"model registry folder {folder} holds version {entry.version} in {_META_FILE}; "
+            f"expected {int(folder.name[1:])}"
+        )
+    return entry
 
 
 def load_model(path: Path | str) -> Pipeline:
