@@ -19,8 +19,9 @@ import tempfile
 from pathlib import Path
 
 from sim.scenario import Scenario, load_preset
+from tinybots.errors import InputError
 
-__all__ = ["add_subcommands", "scenario_from_args", "write_run"]
+__all__ = ["add_subcommands", "check_out_folder", "scenario_from_args", "write_run"]
 
 _SHOWN = (
     ("generated", "{:d}"),
@@ -67,6 +68,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
     """The effective scenario: file or preset, then the command-line overrides (validated)."""
+    if args.scenario is not None and not args.scenario.is_file():
+        what = "is a folder" if args.scenario.is_dir() else "no such file"
+        raise FileNotFoundError(f"--scenario: {what}: {args.scenario}")
     sc = (
         Scenario.from_yaml(args.scenario)
         if args.scenario
@@ -91,6 +95,7 @@ def write_run(results: object, out: Path) -> Path:
     """Write frames, scenario, summary and dashboard into ``out`` atomically (temp + rename)."""
     from sim.dashboard import plot_dashboard
 
+    out = check_out_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
     try:
@@ -105,9 +110,39 @@ def write_run(results: object, out: Path) -> Path:
     return out
 
 
+def check_out_folder(out: Path) -> Path:
+    """``out`` resolved, if a results folder may be written there (replacing an old one).
+
+    Raises
+    ------
+    InputError
+        ``out`` is a file, or an existing non-empty folder that is not a results folder
+        (no ``scenario.yaml`` + ``summary.json``), or the working folder or one of its
+        parents: it would be deleted and replaced.
+    """
+    out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out: {out} is a file; give a folder for the results")
+    if out == Path.cwd() or out in Path.cwd().parents:
+        raise InputError(f"--out: {out} is the working folder or a parent of it; give a new one")
+    if out.is_dir() and any(out.iterdir()):
+        if not ((out / "scenario.yaml").is_file() and (out / "summary.json").is_file()):
+            raise InputError(
+                f"--out: {out} exists and is not a tinybots results folder (no scenario.yaml "
+                "and summary.json); it would be replaced, so give a new or empty folder"
+            )
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"--out: {parent} is a file, so {out} cannot be created")
+            break
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     from sim.system import run
 
+    check_out_folder(args.out)  # before the run, not after it
     scenario = scenario_from_args(args)
     print(f"tinybots run: scenario {scenario.name!r}, seed {scenario.seed}", file=sys.stderr)
     results = run(scenario, progress=not args.no_progress)

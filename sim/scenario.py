@@ -42,7 +42,17 @@ StageName = Literal["transaction_ingestor", "feature_enricher", "fraud_detector"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans(cls, data: Any) -> Any:
+        """Reject ``true``/``false`` where a number or name is due (pydantic would take 1/0)."""
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, bool):
+                    raise ValueError(f"{key}: expected a number or a name, got {value!r}")
+        return data
 
 
 class ServiceTimeSpec(_Frozen):
@@ -236,8 +246,19 @@ class Scenario(_Frozen):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Scenario:
-        """Load and validate a YAML scenario file (``InputError`` if it is not a mapping)."""
-        data = yaml.safe_load(Path(path).read_text())
+        """Load and validate a YAML scenario file.
+
+        Raises ``InputError`` if it is not valid YAML (the message gives the line) or not a
+        mapping, ``FileNotFoundError`` if it is missing, pydantic's ``ValidationError`` on a
+        bad field.
+        """
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or exc
+            raise InputError(f"scenario file {path}: not valid YAML{where}: {problem}") from exc
         if not isinstance(data, dict):
             raise InputError(
                 f"scenario file {path}: expected a mapping of fields, got {type(data).__name__}"
