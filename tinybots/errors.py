@@ -42,7 +42,8 @@ def describe_validation_error(exc: Exception, names: Mapping[str, str] | None = 
         if not field:
             parts.append(msg)
             continue
-        got = "" if repr(err["input"]) in msg else f" (got {err['input']!r})"
+        shown = repr(err["input"])
+        got = "" if shown in msg or isinstance(err["input"], dict) else f" (got {shown})"
         parts.append(f"{(names or {}).get(field, field)}: {msg}{got}")
     return " ".join("; ".join(parts).split())
 
