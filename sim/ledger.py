@@ -78,7 +78,8 @@ class Ledger:
 
     def fresh(self, stage: Stage, rows: np.ndarray) -> np.ndarray:
         """Rows not yet served by ``stage`` and not finished (idempotent consumer by tx id)."""
-        keep = np.isnan(self.end[stage, rows]) & (self.outcome[rows] == _PENDING)
+        keep = np.isnan(self.end[stage][rows])  # row, then fancy index: cheaper
+        keep &= self.outcome[rows] == _PENDING
         if not keep.all():
             self.duplicates += int((~keep).sum())
             rows = rows[keep]
@@ -100,8 +101,8 @@ class Ledger:
         partitions: np.ndarray,
     ) -> None:
         """Record that ``pod`` served ``rows`` at ``stage`` from ``start_s`` to ``end_s``."""
-        self.start[stage, rows] = start_s
-        self.end[stage, rows] = end_s
+        self.start[stage][rows] = start_s
+        self.end[stage][rows] = end_s
         self._spans.append((int(stage), self.pod_id(pod), rows, partitions, start_s, end_s))
         if stage == self.last_stage:
             self.finish(rows, Outcome.COMPLETED, stage, None)

@@ -28,7 +28,34 @@ from sim.ledger import Ledger
 from sim.pods import Deployment, Ingress
 from sim.telemetry import Outcome
 
-__all__ = ["Monitor"]
+__all__ = ["Monitor", "percentiles_linear"]
+
+
+def percentiles_linear(ordered: list[float], percents: tuple[float, ...]) -> list[float]:
+    """``numpy.percentile(x, percents)`` (method "linear") of finite data already sorted.
+
+    The same float operations as NumPy's implementation, in plain Python (its per-call overhead
+    dominates for the few dozen values of one monitoring interval): virtual index
+    ``(n - 1) × q / 100``, then ``a + (b - a) × g`` for ``g < 0.5`` else ``b - (b - a) × (1 - g)``.
+
+    >>> percentiles_linear([1.0, 2.0, 3.0, 4.0], (50, 75))
+    [2.5, 3.25]
+    """
+    n = len(ordered)
+    if n == 0:
+        raise ValueError("percentiles_linear: need at least one value")
+    out = []
+    for p in percents:
+        virtual = (n - 1) * (p / 100)
+        if virtual >= n - 1:
+            out.append(ordered[-1])
+            continue
+        prev = int(virtual // 1)
+        g = virtual - prev
+        a, b = ordered[prev], ordered[prev + 1]
+        d = b - a
+        out.append(b - d * (1 - g) if g >= 0.5 else a + d * g)
+    return out
 
 
 class Monitor:
@@ -116,7 +143,7 @@ class Monitor:
         if len(rows):
             done = led.end[led.last_stage, rows]
             lat = done - led.arrival_s[rows]
-            qs = np.percentile(lat, [50, 95, 99])
+            qs = percentiles_linear(np.sort(lat).tolist(), (50, 95, 99))
         else:
             qs = [float("nan")] * 3
         for q, v in zip(("0.5", "0.95", "0.99"), qs, strict=False):

@@ -261,11 +261,14 @@ class LabelHandler:
 
     def begin(self, records: np.ndarray, pod: str) -> np.ndarray:
         rows = records[~self.applied[records]]
-        lab = self.labels
-        for i in rows.tolist():
-            self.store.add_label(
-                int(lab.terminal[i]), int(lab.event_time_s[i]), int(lab.fraud[i])
-            )
+        lab, add_label = self.labels, self.store.add_label
+        for term, t, fraud in zip(
+            lab.terminal[rows].tolist(),
+            lab.event_time_s[rows].tolist(),
+            lab.fraud[rows].tolist(),
+            strict=True,
+        ):
+            add_label(term, int(t), fraud)
         self.applied[rows] = True
         return rows
 
