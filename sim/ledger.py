@@ -80,7 +80,7 @@ class Ledger:
         """Rows not yet served by ``stage`` and not finished (idempotent consumer by tx id)."""
         keep = np.isnan(self.end[stage][rows])  # row, then fancy index: cheaper
         keep &= self.outcome[rows] == _PENDING
-        if not keep.all():
+        if np.count_nonzero(keep) != len(keep):
             self.duplicates += int((~keep).sum())
             rows = rows[keep]
         # a record re-produced after a crash can sit twice in one poll; rows come out sorted

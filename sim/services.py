@@ -141,21 +141,23 @@ class EnricherHandler(_Stage):
         self.features = np.full((len(table), 15), np.nan)
         self.enriched = np.zeros(len(table), dtype=bool)
         self.event_s = np.floor(table.event_time_s).astype(np.int64)  # the store wants int seconds
+        # customer, terminal, event second per row, shape (3, n): one gather per micro-batch
+        self._keys = np.stack(
+            [table.customer_id.astype(np.int64), table.terminal_id.astype(np.int64), self.event_s]
+        )
 
     def compute(self, rows: np.ndarray) -> None:
-        t = self.table
-        rows = rows[~self.enriched[rows]]  # the store was already updated for redelivered rows
-        if len(rows) == 0:
-            return
+        done = self.enriched[rows]
+        if np.count_nonzero(done):  # the store was already updated for redelivered rows
+            rows = rows[~done]
+            if len(rows) == 0:
+                return
         update = self.store.update
+        customer, terminal, event_s = self._keys[:, rows].tolist()
         out = [
             update(c, term, ts, amt)
             for c, term, ts, amt in zip(
-                t.customer_id[rows].tolist(),
-                t.terminal_id[rows].tolist(),
-                self.event_s[rows].tolist(),
-                t.amount[rows].tolist(),
-                strict=True,
+                customer, terminal, event_s, self.table.amount[rows].tolist(), strict=True
             )
         ]
         self.features[rows] = out  # one write per batch (rows are distinct: Ledger.fresh)

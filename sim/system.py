@@ -277,8 +277,9 @@ def _release_transient_state(s: System) -> None:
     for topic in s.topics.values():
         topic.logs = [[] for _ in topic.logs]
     for dep in s.deployments.values():
-        if hasattr(dep.handler, "features"):
-            dep.handler.features = None
+        for attr in ("features", "_keys"):
+            if hasattr(dep.handler, attr):
+                setattr(dep.handler, attr, None)
 
 
 def run(scenario: Scenario | System, *, progress: bool = True) -> Results:
