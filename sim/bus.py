@@ -60,7 +60,9 @@ class Topic:
         self.n_partitions = n_partitions
         self.capacity_records = capacity_records
         self.logs: list[list[int]] = [[] for _ in range(n_partitions)]
-        self._waiters: list[list[simpy.Event]] = [[] for _ in range(n_partitions)]
+        self._waiters: list[list[tuple[simpy.Event, Callable[[], bool] | None]]] = [
+            [] for _ in range(n_partitions)
+        ]
         self._space: list[simpy.Event | None] = [None] * n_partitions
         self.groups: list[ConsumerGroup] = []
 
@@ -83,10 +85,15 @@ class Topic:
         self.logs[partition].extend(records)
         waiters = self._waiters[partition]
         if waiters:
-            self._waiters[partition] = []
-            for ev in waiters:
-                if not ev.triggered:
+            keep = []
+            for ev, ready in waiters:
+                if ev.triggered:
+                    continue
+                if ready is None or ready():
                     ev.succeed()
+                else:  # a lingering consumer that still lacks records: no wake-up
+                    keep.append((ev, ready))
+            self._waiters[partition] = keep
 
     def produce(self, records: np.ndarray, keys: np.ndarray) -> Generator[simpy.Event, None, None]:
         """Append each record to its key's partition (a SimPy sub-process: ``yield from``).
@@ -117,9 +124,12 @@ class Topic:
                 yield self._space[p]
             self.append(p, recs)
 
-    def wait(self, partition: int, event: simpy.Event) -> None:
-        """Register ``event`` to be triggered on the next append to ``partition``."""
-        self._waiters[partition].append(event)
+    def wait(
+        self, partition: int, event: simpy.Event, ready: Callable[[], bool] | None = None
+    ) -> None:
+        """Register ``event`` to be triggered on the next append to ``partition`` after which
+        ``ready()`` holds (any append when ``ready`` is None)."""
+        self._waiters[partition].append((event, ready))
 
     def notify_space(self, partition: int) -> None:
         """Wake a producer blocked on ``partition`` (called after a commit)."""
@@ -278,10 +288,12 @@ class ConsumerGroup:
         for p, _, _ in fetched.ranges:
             self.position[p] = min(self.position[p], self.committed[p])
 
-    def wait_for_records(self, member: Member) -> simpy.Event:
-        """One event, triggered by the next append to any of ``member``'s partitions."""
+    def wait_for_records(self, member: Member, min_records: int = 1) -> simpy.Event:
+        """One event, triggered by the next append to any of ``member``'s partitions after which
+        at least ``min_records`` are available to it (a rebalance also triggers it)."""
         ev = self.env.event()
         member.waiting = ev
+        ready = None if min_records <= 1 else (lambda: self.available(member) >= min_records)
         for p in member.partitions:
-            self.topic.wait(p, ev)
+            self.topic.wait(p, ev, ready)
         return ev

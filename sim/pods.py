@@ -207,7 +207,8 @@ class Deployment:
             yield group.wait_for_records(member)
         timer = env.timeout(self.spec.fetch_max_wait_s)
         while not timer.processed and group.available(member) < self.spec.fetch_min_records:
-            ev = group.wait_for_records(member)  # woken by an append or by the timer
+            # woken by the append that makes fetch_min_records available, or by the timer
+            ev = group.wait_for_records(member, self.spec.fetch_min_records)
             if timer.callbacks is not None:
                 timer.callbacks.append(lambda _t, ev=ev: None if ev.triggered else ev.succeed())
             yield ev

@@ -60,3 +60,24 @@ def test_fresh_rows_are_sorted_distinct_pending_unserved(rows, served):
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, want)
     assert led.duplicates == int((arr == served).sum())
+
+
+def test_lingering_wait_wakes_only_when_min_records_are_available():
+    import simpy
+
+    from sim.bus import ConsumerGroup, Member, Topic
+
+    env = simpy.Environment()
+    topic = Topic(env, "t", 2)
+    group = ConsumerGroup(env, "g", topic)
+    member = Member("m")
+    group.join(member)
+    ev = group.wait_for_records(member, 3)
+    topic.append(0, [10])
+    topic.append(1, [11])
+    assert not ev.triggered  # 2 available < 3: no wake-up
+    topic.append(1, [12])
+    assert ev.triggered
+    plain = group.wait_for_records(member)  # min 1: any append wakes
+    topic.append(0, [13])
+    assert plain.triggered
