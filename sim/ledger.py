@@ -71,10 +71,11 @@ class Ledger:
     # -- recording ---------------------------------------------------------------------------
     def pod_id(self, name: str) -> int:
         """Stable small integer of a pod / server name."""
-        if name not in self._pod_ids:
-            self._pod_ids[name] = len(self.pod_names)
+        pid = self._pod_ids.get(name)
+        if pid is None:
+            pid = self._pod_ids[name] = len(self.pod_names)
             self.pod_names.append(name)
-        return self._pod_ids[name]
+        return pid
 
     def fresh(self, stage: Stage, rows: np.ndarray) -> np.ndarray:
         """Rows not yet served by ``stage`` and not finished (idempotent consumer by tx id)."""
