@@ -10,6 +10,7 @@ Exit codes: 0 success, 2 bad input (one-line message on stderr), 1 unexpected fa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tinybots`` console script; returns the process exit code."""
+    os.environ.setdefault("MPLBACKEND", "Agg")  # a terminal command draws files, not windows
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,18 +1,18 @@
-"""A one-page dashboard of a run (matplotlib, Agg backend): throughput, latency percentiles,
-consumer lag per topic, pods ready, utilisation and alerts over processing time."""
+"""A one-page dashboard of a run: throughput, latency percentiles, consumer lag per topic,
+pods ready, utilisation and alerts over processing time.
+
+Drawn with pyplot; this module never selects a matplotlib backend (the ``tinybots`` command
+sets ``MPLBACKEND=Agg`` unless the user chose one), so it works inline in notebooks too."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from sim.results import Results  # noqa: E402
+from sim.results import Results
 
 __all__ = ["plot_dashboard"]
 

@@ -25,14 +25,16 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from sim.scenario import Scenario
+from tinybots.errors import InputError
 
-__all__ = ["Results", "SUMMARY_KEYS", "FRAMES"]
+__all__ = ["FRAMES", "SUMMARY_KEYS", "Results", "check_results_folder"]
 
 FRAMES = ("transactions", "spans", "metrics", "incidents", "models", "summary")
 SUMMARY_KEYS = (
@@ -79,17 +81,41 @@ class Results:
         row = {c: self.summary[c].iloc[0] for c in self.summary.columns}
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
-    def save(self, directory: str | Path) -> Path:
+    def save(
+        self,
+        directory: str | Path,
+        *,
+        extras: Callable[[Results, Path], None] | None = None,
+        field: str = "directory",
+    ) -> Path:
         """Write Parquet per frame, ``scenario.yaml`` and ``summary.json`` into ``directory``.
 
         Written into a temporary sibling folder first and renamed, so a failure leaves no
-        half-written folder. An existing folder is replaced.
+        half-written folder. Only an empty folder or an earlier results folder is replaced
+        (see :func:`check_results_folder`).
+
+        Parameters
+        ----------
+        directory
+            The results folder.
+        extras
+            Called as ``extras(results, tmp_folder)`` to add files (e.g. the dashboard)
+            before the rename.
+        field
+            How error messages name ``directory`` (the CLI passes ``"--out"``).
+
+        Raises
+        ------
+        InputError
+            If ``directory`` may not be written (see :func:`check_results_folder`).
         """
-        target = Path(directory)
+        target = check_results_folder(directory, field=field)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
         try:
             self.write_into(tmp)
+            if extras is not None:
+                extras(self, tmp)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(tmp, target)
@@ -113,3 +139,33 @@ class Results:
         d = Path(directory)
         frames = {name: pd.read_parquet(d / f"{name}.parquet") for name in FRAMES}
         return cls(scenario=Scenario.from_yaml(d / "scenario.yaml"), **frames)
+
+
+def check_results_folder(directory: str | Path, *, field: str = "directory") -> Path:
+    """``directory`` resolved, if a results folder may be written there (replacing an old one).
+
+    Raises
+    ------
+    InputError
+        ``directory`` is a file, or an existing non-empty folder that is not a results folder
+        (no ``scenario.yaml`` + ``summary.json``), or the working folder or one of its
+        parents: it would be deleted and replaced. The message names ``field``.
+    """
+    out = Path(directory).resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{field}: {out} is a file; give a folder for the results")
+    if out == Path.cwd() or out in Path.cwd().parents:
+        raise InputError(f"{field}: {out} is the working folder or a parent of it; give a new one")
+    if out.is_dir() and any(out.iterdir()):
+        if not ((out / "scenario.yaml").is_file() and (out / "summary.json").is_file()):
+            raise InputError(
+                f"{field}: {out} exists and is not a tinybots results folder (no scenario.yaml "
+                "and summary.json); it would be replaced, so give a new or empty folder"
+            )
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{field}: {parent} is a file, so {out} cannot be created")
+            break
+    return out
+

@@ -12,14 +12,11 @@ output folder untouched.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from sim.results import Results, check_results_folder
 from sim.scenario import Scenario, load_preset
-from tinybots.errors import InputError
 
 __all__ = ["add_subcommands", "check_out_folder", "scenario_from_args", "write_run"]
 
@@ -91,52 +88,19 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     return Scenario.model_validate(data)
 
 
-def write_run(results: object, out: Path) -> Path:
+def write_run(results: Results, out: Path) -> Path:
     """Write frames, scenario, summary and dashboard into ``out`` atomically (temp + rename)."""
     from sim.dashboard import plot_dashboard
 
-    out = check_out_folder(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    try:
-        results.write_into(tmp)  # type: ignore[attr-defined]
-        plot_dashboard(results, tmp / "dashboard.png")  # type: ignore[arg-type]
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    def dashboard(res: Results, folder: Path) -> None:
+        plot_dashboard(res, folder / "dashboard.png")
+
+    return results.save(out, extras=dashboard, field="--out")
 
 
 def check_out_folder(out: Path) -> Path:
-    """``out`` resolved, if a results folder may be written there (replacing an old one).
-
-    Raises
-    ------
-    InputError
-        ``out`` is a file, or an existing non-empty folder that is not a results folder
-        (no ``scenario.yaml`` + ``summary.json``), or the working folder or one of its
-        parents: it would be deleted and replaced.
-    """
-    out = Path(out).resolve()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out: {out} is a file; give a folder for the results")
-    if out == Path.cwd() or out in Path.cwd().parents:
-        raise InputError(f"--out: {out} is the working folder or a parent of it; give a new one")
-    if out.is_dir() and any(out.iterdir()):
-        if not ((out / "scenario.yaml").is_file() and (out / "summary.json").is_file()):
-            raise InputError(
-                f"--out: {out} exists and is not a tinybots results folder (no scenario.yaml "
-                "and summary.json); it would be replaced, so give a new or empty folder"
-            )
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"--out: {parent} is a file, so {out} cannot be created")
-            break
-    return out
+    """``out`` resolved, if ``tinybots run`` may write its results folder there."""
+    return check_results_folder(out, field="--out")
 
 
 def _run(args: argparse.Namespace) -> int:

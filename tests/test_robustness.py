@@ -273,10 +273,6 @@ def test_run_out_is_an_existing_file(tmp_path, capsys):
     assert "--out" in line and out.read_text() == "keep"
 
 
-@pytest.mark.xfail(reason="sim/results.py (not ours to edit now): Results.save replaces any "
-                          "existing folder with shutil.rmtree, even one that is not a results "
-                          "folder; the CLI guards with sim.run_cli.check_out_folder",
-                   strict=True)
 def test_results_save_does_not_delete_a_foreign_folder(tmp_path):
     from sim.results import FRAMES, Results
     from sim.scenario import Scenario
