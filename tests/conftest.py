@@ -15,7 +15,7 @@ TRANSFORMED_BASELINE = "transformed/transactions_transformed_2018-07-25_2018-08-
 
 
 def handbook_dir() -> Path | None:
-    """The handbook data folder: ``$TINYBOTS_HANDBOOK_DATA`` or ``../shared/data/fraud_handbook``."""
+    """The handbook data folder: ``$TINYBOTS_HANDBOOK_DATA`` or ../shared/data/fraud_handbook."""
     env = os.environ.get(HANDBOOK_ENV)
     candidates = [Path(env)] if env else []
     candidates.append(ROOT.parent / "shared" / "data" / "fraud_handbook")
@@ -31,7 +31,8 @@ def handbook_data() -> Path:
     path = handbook_dir()
     if path is None:
         pytest.skip(
-            f"handbook data not found: set ${HANDBOOK_ENV} or place it at ../shared/data/fraud_handbook "
+            f"handbook data not found: set ${HANDBOOK_ENV} or place it at "
+            "../shared/data/fraud_handbook "
             "(third-party validation data, not shipped with tinybots)"
         )
     return path

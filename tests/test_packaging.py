@@ -27,7 +27,9 @@ def test_environment_yml_lists_the_same_requirements_as_pyproject() -> None:
         for d in env["dependencies"]
         if isinstance(d, str) and not d.startswith(("python", "pip"))
     }
-    assert conda == wanted, f"only in environment.yml: {conda - wanted}; only in pyproject: {wanted - conda}"
+    assert conda == wanted, (
+        f"only in environment.yml: {conda - wanted}; only in pyproject: {wanted - conda}"
+    )
 
 
 def test_tinybots_never_imports_simpy_or_sim() -> None:
