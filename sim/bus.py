@@ -242,8 +242,10 @@ class ConsumerGroup:
 
     def available(self, member: Member) -> int:
         """Records ready to fetch (end offset − fetch position) on ``member``'s partitions."""
-        logs, pos = self.topic.logs, self.position
-        return sum(len(logs[p]) - pos[p] for p in member.partitions)
+        logs, pos, n = self.topic.logs, self.position, 0
+        for p in member.partitions:
+            n += len(logs[p]) - pos[p]
+        return n
 
     def fetch(self, member: Member, max_records: int) -> Fetched | None:
         """Poll up to ``max_records`` from ``member``'s partitions (round-robin start).
