@@ -81,3 +81,34 @@ def test_lingering_wait_wakes_only_when_min_records_are_available():
     plain = group.wait_for_records(member)  # min 1: any append wakes
     topic.append(0, [13])
     assert plain.triggered
+
+
+def test_callback_ingress_server_waits_for_a_blocked_produce():
+    """A server whose ``serve`` returns a generator (producer back-pressure) takes its next
+    request only after that generator has finished; FIFO order is kept."""
+    import simpy
+
+    from sim.pods import Ingress
+    from sim.scenario import IngestorSpec
+
+    env = simpy.Environment()
+    starts: list[tuple[int, float]] = []
+
+    def serve(row, start, end, server):
+        starts.append((row, start))
+
+        def blocked():
+            yield env.timeout(5.0)  # the downstream partition is full for 5 s
+
+        return blocked() if row == 0 else None
+
+    spec = IngestorSpec(
+        replicas=1, service=ServiceTimeSpec(distribution="deterministic", per_record_s=1.0)
+    )
+    ing = Ingress(env, spec, np.random.default_rng(0), serve, lambda r, why: None)
+    ing.start()
+    for i in range(3):
+        ing.submit(i)
+    env.run(until=100)
+    assert starts == [(0, 0.0), (1, 6.0), (2, 7.0)]  # 1 s service, 5 s blocked, then 1 s each
+    assert ing.busy.integral() == pytest.approx(3.0)  # blocked time is not service time
