@@ -22,7 +22,6 @@ Frames (units in column names; times are processing seconds since the start of t
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -33,6 +32,7 @@ import pandas as pd
 
 from sim.scenario import Scenario
 from tinybots.errors import InputError
+from tinybots.io import publish
 
 __all__ = ["FRAMES", "SUMMARY_KEYS", "Results", "check_results_folder"]
 
@@ -118,7 +118,7 @@ class Results:
                 extras(self, tmp)
             if target.exists():
                 shutil.rmtree(target)
-            os.replace(tmp, target)
+            publish(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

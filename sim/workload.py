@@ -26,6 +26,7 @@ import pandas as pd
 
 from sim.scenario import WorkloadSpec
 from tinybots.errors import InputError
+from tinybots.io import publish
 
 __all__ = [
     "TxTable",
@@ -128,7 +129,7 @@ def load_bank(spec: WorkloadSpec, *, use_cache: bool = True) -> pd.DataFrame:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bank-", suffix=".tmp")
             os.close(fd)
             bank.to_parquet(tmp, index=False)
-            os.replace(tmp, path)
+            publish(Path(tmp), path)
         except OSError:
             pass
     return bank

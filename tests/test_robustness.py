@@ -286,3 +286,19 @@ def test_results_save_does_not_delete_a_foreign_folder(tmp_path):
     except ValueError:
         pass
     assert (mine / "thesis.tex").exists()
+
+
+def test_published_results_are_readable_by_others(tmp_path):
+    """tempfile makes owner-only files; what we publish gets ordinary modes (0666/0777 - umask)."""
+    import os
+
+    from tinybots.io import write_transactions
+
+    umask = os.umask(0o022)
+    try:
+        out = write_transactions(
+            pd.DataFrame({"TRANSACTION_ID": [0], "TX_AMOUNT": [1.0]}), tmp_path / "t.csv"
+        )
+        assert out.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(umask)

@@ -205,11 +205,25 @@ def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:
             compression = "infer" if name.endswith(".csv") else _compression(name)
             frame.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S",
                          compression=compression)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def publish(tmp: Path, target: Path) -> Path:
+    """Rename a finished temporary file or folder onto ``target`` with ordinary permissions.
+
+    ``tempfile`` creates owner-only files (0600) and folders (0700); what we publish gets the
+    modes a plain ``open`` / ``mkdir`` would (0666 / 0777 less the umask), so teammates on a
+    shared machine can read results.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod((0o777 if tmp.is_dir() else 0o666) & ~umask)
+    os.replace(tmp, target)
+    return target
 
 
 def check_output_path(path: str | Path, field: str = "path") -> Path:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -34,6 +33,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from tinybots.errors import InputError
+from tinybots.io import publish
 
 ALLOWED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
 """Types trusted on top of skops' defaults: the tree structure inside our tree models."""
@@ -262,7 +262,7 @@ def _write_version(root: Path, entry: ModelVersion) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     sio.dump(entry.model, tmp / _MODEL_FILE)
     (tmp / _META_FILE).write_text(json.dumps(entry.to_json(), indent=2))
-    os.replace(tmp, folder)  # a version appears whole or not at all
+    publish(tmp, folder)  # a version appears whole or not at all
 
 
 def _read_version(folder: Path) -> ModelVersion:
