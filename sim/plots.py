@@ -234,8 +234,9 @@ def _draw_trace(ax: plt.Axes, hops: pd.DataFrame, title: str) -> None:
     ax.barh(y, hops["service_s"], left=hops["start_s"], height=0.5, color="#2e75b6",
             label="being served (one poll)")
     for yi, (_, h) in zip(y, hops.iterrows(), strict=True):
+        records = f"{h.batch_records} record{'' if h.batch_records == 1 else 's'}"
         ax.annotate(f"wait {h.queue_wait_s:.2f} s in {h.waited_in}\nserve {h.service_s:.2f} s "
-                    f"({h.batch_records} records, {h.pod})", (h.end_s, yi),
+                    f"({records}, {h.pod})", (h.end_s, yi),
                     xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
     ends = hops["end_s"].to_numpy()
     for i in range(len(names) - 1):  # the event handed to the next service at the end of a hop
