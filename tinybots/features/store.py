@@ -154,8 +154,7 @@ class FeatureStore:
             sums.append(sums[-1] + amount)
             j = len(times)
         total = sums[j]
-        # eviction keeps little beyond the longest window, so its boundary is mostly 0
-        i3 = 0 if times[0] > t - w3 else bisect_right(times, t - w3, 0, j)
+        i3 = bisect_right(times, t - w3, 0, j)
         i2 = bisect_right(times, t - w2, i3, j)
         i1 = bisect_right(times, t - w1, i2, j)
         out = [
@@ -174,7 +173,7 @@ class FeatureStore:
         cut = t - self._delay_s
         hi = bisect_right(times, cut)
         top = frauds[hi]
-        l3 = 0 if hi == 0 or times[0] > cut - w3 else bisect_right(times, cut - w3, 0, hi)
+        l3 = bisect_right(times, cut - w3, 0, hi)
         l2 = bisect_right(times, cut - w2, l3, hi)
         l1 = bisect_right(times, cut - w1, l2, hi)
         out += (
