@@ -97,10 +97,6 @@ class FeatureStore:
         self._keep_customer_s = max(self._windows_s) + max_lateness_s
         self._keep_terminal_s = self._delay_s + self._keep_customer_s
         self._no_terminal = [0.0] * (2 * len(self._windows_s))
-        ws = self._windows_s
-        # Fast path for three ascending windows (the default): windows are nested, so each
-        # shorter window's boundary index is searched only to the right of the longer one's.
-        self._w3 = ws if len(ws) == 3 and ws[0] < ws[1] < ws[2] else None
         self._customers: dict[int, tuple[list[int], list[float]]] = {}
         self._terminals: dict[int, tuple[list[int], list[float]]] = {}
 
@@ -137,58 +133,6 @@ class FeatureStore:
             amount, weekend, night, customer (count, mean amount) per window, terminal
             (count, risk) per window.
         """
-        if self._w3 is None:
-            return self._update_any(customer_id, terminal_id, event_time_s, amount)
-        t = event_time_s
-        w1, w2, w3 = self._w3
-        day, second = divmod(t, S_PER_DAY)  # 1970-01-01 (day 0) was a Thursday
-        entry = self._customers.get(customer_id)
-        if entry is None:
-            entry = self._customers[customer_id] = ([], [0.0])
-        times, sums = entry
-        if times and t < times[-1]:  # late event: insert in place
-            _insert(times, sums, t, amount)
-            j = bisect_right(times, t)
-        else:
-            times.append(t)
-            sums.append(sums[-1] + amount)
-            j = len(times)
-        total = sums[j]
-        i3 = bisect_right(times, t - w3, 0, j)
-        i2 = bisect_right(times, t - w2, i3, j)
-        i1 = bisect_right(times, t - w1, i2, j)
-        out = [
-            amount, 1.0 if (day + 3) % 7 >= 5 else 0.0, 1.0 if second < _NIGHT_END_S else 0.0,
-            j - i1 + 0.0, (total - sums[i1]) / (j - i1),
-            j - i2 + 0.0, (total - sums[i2]) / (j - i2),
-            j - i3 + 0.0, (total - sums[i3]) / (j - i3),
-        ]  # fmt: skip
-        if times[0] <= t - self._keep_customer_s:
-            _evict(times, sums, t - self._keep_customer_s)
-        entry = self._terminals.get(terminal_id)
-        if entry is None:
-            out.extend(self._no_terminal)
-            return out
-        times, frauds = entry
-        cut = t - self._delay_s
-        hi = bisect_right(times, cut)
-        top = frauds[hi]
-        l3 = bisect_right(times, cut - w3, 0, hi)
-        l2 = bisect_right(times, cut - w2, l3, hi)
-        l1 = bisect_right(times, cut - w1, l2, hi)
-        out += (
-            hi - l1 + 0.0, (top - frauds[l1]) / (hi - l1) if hi > l1 else 0.0,
-            hi - l2 + 0.0, (top - frauds[l2]) / (hi - l2) if hi > l2 else 0.0,
-            hi - l3 + 0.0, (top - frauds[l3]) / (hi - l3) if hi > l3 else 0.0,
-        )  # fmt: skip
-        if times and times[0] <= t - self._keep_terminal_s:
-            _evict(times, frauds, t - self._keep_terminal_s)
-        return out
-
-    def _update_any(
-        self, customer_id: int, terminal_id: int, event_time_s: int, amount: float
-    ) -> list[float]:
-        """:meth:`update` for any windows (one pass per window, in the given order)."""
         t = event_time_s
         day, second = divmod(t, S_PER_DAY)  # 1970-01-01 (day 0) was a Thursday
         out = [amount, 1.0 if (day + 3) % 7 >= 5 else 0.0, 1.0 if second < _NIGHT_END_S else 0.0]
