@@ -32,7 +32,7 @@ import pandas as pd
 
 from sim.scenario import Scenario
 from tinybots.errors import InputError
-from tinybots.io import publish
+from tinybots.io import check_creatable, publish
 
 __all__ = ["FRAMES", "SUMMARY_KEYS", "Results", "check_results_folder"]
 
@@ -162,10 +162,6 @@ def check_results_folder(directory: str | Path, *, field: str = "directory") -> 
                 f"{field}: {out} exists and is not a tinybots results folder (no scenario.yaml "
                 "and summary.json); it would be replaced, so give a new or empty folder"
             )
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"{field}: {parent} is a file, so {out} cannot be created")
-            break
+    check_creatable(out, field)
     return out
 

@@ -248,12 +248,23 @@ def check_output_path(path: str | Path, field: str = "path") -> Path:
         raise InputError(f"{field}: {exc}") from exc
     if path.is_dir():
         raise InputError(f"{field}: {path} is a folder; give a file name such as {path / 'x.csv'}")
+    check_creatable(path, field)
+    return path
+
+
+def check_creatable(path: Path, field: str = "path") -> None:
+    """Raise unless ``path``'s nearest existing ancestor is a folder (so it can be created).
+
+    Raises
+    ------
+    InputError
+        An ancestor of ``path`` is a file; the message names ``field``.
+    """
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise InputError(f"{field}: {parent} is a file, so {path} cannot be created")
             break
-    return path
 
 
 def _compression(name: str) -> str:
@@ -308,5 +319,11 @@ def _suffix_message(path: Path) -> str:
 
 
 __all__ = [
+    "check_creatable",
     "check_output_path",
-    "check_table_path", "read_transactions", "validate_transactions", "write_transactions"]
+    "check_table_path",
+    "publish",
+    "read_transactions",
+    "validate_transactions",
+    "write_transactions",
+]
