@@ -10,7 +10,8 @@ Helpers for the quickstart notebook (``notebooks/00_quickstart.ipynb``) built on
   through the services (queue wait vs service per hop) as a timeline;
 - :func:`same_transaction_stream`, :func:`compare`, :func:`compare_figure`: what-if runs side by
   side (common random numbers: the same transaction stream);
-- :func:`check_choice`: a ✓/✗ check of a multiple-choice prediction against a measured value.
+- :func:`check_choice` (from :mod:`tinybots.teaching`, re-exported): a ✓/✗ check of a
+  multiple-choice prediction against a measured value.
 
 Figures are drawn with pyplot and returned (the caller shows or closes them); this module never
 selects a matplotlib backend.
@@ -29,6 +30,7 @@ from matplotlib.figure import Figure
 from sim.results import Results
 from sim.scenario import Scenario
 from sim.telemetry import STAGES
+from tinybots.teaching import check_choice  # re-exported for the notebooks
 
 __all__ = [
     "COMPARED",
@@ -354,56 +356,3 @@ def compare_figure(
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def check_choice(
-    answer: str | None, choices: Mapping[str, float], measured: float, *, name: str, hint: str
-) -> bool:
-    """Print ✓ if ``answer`` is the choice closest to ``measured`` (on a log scale), else ✗.
-
-    Each choice stands for a value (e.g. ``{"a": 1.0, "b": 2.0, "c": 10.0}`` for "about the
-    same", "about double", "ten times or more"); the right one is the nearest to ``measured``
-    in ratio, so ×10 beats ×2 for a measured ×7.
-
-    Parameters
-    ----------
-    answer : str or None
-        The learner's choice key; None = not answered yet.
-    choices : mapping of str to float
-        Choice key → the positive value it stands for.
-    measured : float
-        The measured value (> 0), e.g. a ratio of two runs' p95 latency.
-    name : str
-        What is being checked (printed).
-    hint : str
-        Printed when the answer is missing or wrong.
-
-    Returns
-    -------
-    bool
-        True when the answer is right.
-
-    Raises
-    ------
-    ValueError
-        If ``answer`` is not a key of ``choices``, or a value or ``measured`` is not > 0.
-
-    Examples
-    --------
-    >>> check_choice("c", {"a": 1.0, "b": 2.0, "c": 10.0}, 7.0, name="ratio", hint="h")
-    ✓ ratio: (c), measured 7
-    True
-    """
-    if not measured > 0 or not all(v > 0 for v in choices.values()):
-        raise ValueError(f"choices and measured must be > 0, got {dict(choices)}, {measured!r}")
-    if answer is not None and answer not in choices:
-        raise ValueError(f"answer must be one of {sorted(choices)} or None, got {answer!r}")
-    best = min(choices, key=lambda k: abs(math.log(choices[k] / measured)))
-    if answer is None:
-        print(f"✗ {name}: no answer yet. Hint: {hint}")
-        return False
-    if answer == best:
-        print(f"✓ {name}: ({best}), measured {measured:.3g}")
-        return True
-    print(f"✗ {name}: not ({answer}). Hint: {hint}")
-    return False

@@ -9,6 +9,7 @@ never typed in, so the checks stay right when the definitions are right.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -143,4 +144,57 @@ def check_card_precision(
     return check_number(answer, expected, name=f"CP@{k}", hint=hint)
 
 
-__all__ = ["check_card_precision", "check_number", "toy_day"]
+def check_choice(
+    answer: str | None, choices: Mapping[str, float], measured: float, *, name: str, hint: str
+) -> bool:
+    """Print ✓ if ``answer`` is the choice closest to ``measured`` (on a log scale), else ✗.
+
+    Each choice stands for a value (e.g. ``{"a": 1.0, "b": 2.0, "c": 10.0}`` for "about the
+    same", "about double", "ten times or more"); the right one is the nearest to ``measured``
+    in ratio, so ×10 beats ×2 for a measured ×7.
+
+    Parameters
+    ----------
+    answer : str or None
+        The learner's choice key; None = not answered yet.
+    choices : mapping of str to float
+        Choice key → the positive value it stands for.
+    measured : float
+        The measured value (> 0), e.g. a ratio of two runs' p95 latency.
+    name : str
+        What is being checked (printed).
+    hint : str
+        Printed when the answer is missing or wrong.
+
+    Returns
+    -------
+    bool
+        True when the answer is right.
+
+    Raises
+    ------
+    InputError
+        If ``answer`` is not a key of ``choices``, or a value or ``measured`` is not > 0.
+
+    Examples
+    --------
+    >>> check_choice("c", {"a": 1.0, "b": 2.0, "c": 10.0}, 7.0, name="ratio", hint="h")
+    ✓ ratio: (c), measured 7
+    True
+    """
+    if not measured > 0 or not all(v > 0 for v in choices.values()):
+        raise InputError(f"choices and measured must be > 0, got {dict(choices)}, {measured!r}")
+    if answer is not None and answer not in choices:
+        raise InputError(f"answer must be one of {sorted(choices)} or None, got {answer!r}")
+    best = min(choices, key=lambda k: abs(math.log(choices[k] / measured)))
+    if answer is None:
+        print(f"✗ {name}: no answer yet. Hint: {hint}")
+        return False
+    if answer == best:
+        print(f"✓ {name}: ({best}), measured {measured:.3g}")
+        return True
+    print(f"✗ {name}: not ({answer}). Hint: {hint}")
+    return False
+
+
+__all__ = ["check_card_precision", "check_choice", "check_number", "toy_day"]
