@@ -47,7 +47,3 @@ class AlertPolicy:
             return True
         self.refused += 1
         return False
-
-    def cards_alerted(self, day: int) -> int:
-        """Distinct cards under alert on ``day``."""
-        return len(self._cards.get(day, ()))
