@@ -121,9 +121,10 @@ def summarise(
 def assemble(s: Any, wall_s: float) -> Results:
     """Build the Results of a finished System (checks conservation first)."""
     counts = s.ledger.check_conservation()
-    part = s.table.customer_id % s.topics["transactions"].n_partitions
-    spans = s.ledger.spans_frame(part)
-    del part
+    tp = s.topics  # the topic each stage consumes (the ingestor: the one it produces to)
+    n_parts = [tp[name].n_partitions for name in ("transactions", "transactions",
+                                                   "features-ready", "fraud-scores")]
+    spans = s.ledger.spans_frame(s.table.customer_id, n_parts)
     tx = transactions_frame(s)
     metrics = pd.DataFrame(s.monitor.rows, columns=["time_s", "name", "labels", "value"])
     incidents = pd.DataFrame(s.incidents, columns=["time_s", "kind", "target", "detail"])

@@ -2,8 +2,10 @@
 
 Semantics (DESIGN §3): a record's key picks its partition deterministically
 (``key % n_partitions``); each partition is an append-only Python list of records (here: row
-indices of the transaction table) whose length is the log-end offset. A consumer group commits
-one offset per (group, topic, partition), never per consumer; lag = end offset − committed.
+indices of the transaction table) with its log-end offset (``Topic.ends``; a
+:class:`ScheduledFeed` preloads the records it will append and only moves the end offset).
+A consumer group commits one offset per (group, topic, partition), never per consumer;
+lag = end offset − committed.
 Consumers poll up to ``max_poll_records`` from their assigned partitions. Delivery is
 at-least-once (commit after processing; a crash rewinds the fetch position to the last commit,
 so records are delivered again) or at-most-once (commit at poll time; a crash loses the records
@@ -21,16 +23,134 @@ Retention is infinite, so no record expires.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import simpy
 
-__all__ = ["Topic", "ConsumerGroup", "Member", "Fetched", "Delivery"]
+__all__ = [
+    "Topic",
+    "ConsumerGroup",
+    "Member",
+    "Fetched",
+    "Delivery",
+    "ScheduledFeed",
+    "ScheduledProducer",
+]
 
 Delivery = Literal["at_least_once", "at_most_once"]
+
+
+class ScheduledProducer(Protocol):
+    """A producer whose appends are known in advance (:class:`ScheduledFeed`,
+    ``sim.ingress.ScheduledIngress``): the topic asks it to catch up before every read, and
+    when its next records will appear."""
+
+    def catch_up(self, until_s: float | None = None) -> None:
+        """Append everything due by ``max(now, until_s)``."""
+
+    def next_due(self, partitions: Sequence[int], count: int) -> float:
+        """When ``count`` more records will have appeared on ``partitions`` (inf: never)."""
+
+
+class ScheduledFeed:
+    """Appends known in advance: record ``records[i]`` appears on ``partitions[i]`` at
+    ``times_s[i]``, without a SimPy event per record.
+
+    The feed registers itself as the topic's :attr:`Topic.scheduled` producer: the topic and its
+    consumer groups call :meth:`catch_up` before every read, which appends (in time order, ties
+    in input order) every record due by now, and a waiting consumer sets one timer for the time
+    :meth:`next_due` gives. Appends ignore ``capacity_records`` (a feed cannot be held back).
+
+    Parameters
+    ----------
+    topic : Topic
+    times_s : array of float, shape (n,)
+        When each record appears (processing seconds).
+    records : array of int, shape (n,)
+    partitions : array of int, shape (n,)
+        Target partition of each record (0 .. n_partitions-1).
+    register : bool
+        Become ``topic.scheduled`` (False when a wrapper such as the ingress registers instead).
+    """
+
+    def __init__(
+        self,
+        topic: Topic,
+        times_s: np.ndarray,
+        records: np.ndarray,
+        partitions: np.ndarray,
+        *,
+        register: bool = True,
+    ) -> None:
+        order = np.argsort(np.asarray(times_s, dtype=np.float64), kind="stable")
+        times = np.asarray(times_s, dtype=np.float64)[order]
+        parts = np.asarray(partitions, dtype=np.int64)[order]
+        if len(parts) and (parts.min() < 0 or parts.max() >= topic.n_partitions):
+            raise ValueError(f"topic {topic.name}: feed partitions must be in [0, "
+                             f"{topic.n_partitions - 1}]")
+        if any(topic.logs) or topic.scheduled is not None:
+            raise ValueError(f"topic {topic.name}: a feed must be the topic's only producer")
+        self.topic = topic
+        self._times = times.tolist()
+        recs = np.asarray(records, dtype=np.int64)[order]
+        # each partition's whole future log, preloaded; the topic's end offsets advance over it
+        topic.logs = [recs[parts == p].tolist() for p in range(topic.n_partitions)]
+        self._due = [times[parts == p].tolist() for p in range(topic.n_partitions)]
+        self._n = 0  # records appended so far (all partitions)
+        self._synced_s = -math.inf
+        self.last_s = self._times[-1] if self._times else -math.inf
+        if register:
+            topic.scheduled = self
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    @property
+    def appended(self) -> int:
+        """Records appended so far."""
+        return self._n
+
+    def catch_up(self, until_s: float | None = None) -> None:
+        """Append every record due by ``max(now, until_s)`` (a timer set for ``t`` passes
+        ``until_s=t``: ``now + (t - now)`` may round to just below ``t``)."""
+        now = self.topic.env.now
+        if until_s is not None and until_s > now:
+            now = until_s
+        if now <= self._synced_s:
+            return
+        self._synced_s = now
+        n = self._n
+        k = bisect_right(self._times, now, n)
+        if k == n:
+            return
+        self._n = k
+        topic = self.topic
+        ends = topic.ends
+        for p, due in enumerate(self._due):
+            end = bisect_right(due, now, ends[p])
+            if end > ends[p]:
+                ends[p] = end
+                topic.wake(p)
+
+    def next_due(self, partitions: Sequence[int], count: int) -> float:
+        """When ``count`` more records will have appeared on ``partitions`` (inf: never)."""
+        due, fed = self._due, self.topic.ends
+        if count <= 1:
+            return min(
+                (due[p][fed[p]] for p in partitions if fed[p] < len(due[p])), default=math.inf
+            )
+        upcoming: list[float] = []
+        for p in partitions:
+            upcoming += due[p][fed[p] : fed[p] + count]
+        if len(upcoming) < count:
+            return math.inf
+        upcoming.sort()
+        return upcoming[count - 1]
 
 
 class Topic:
@@ -60,11 +180,14 @@ class Topic:
         self.n_partitions = n_partitions
         self.capacity_records = capacity_records
         self.logs: list[list[int]] = [[] for _ in range(n_partitions)]
+        self.ends = [0] * n_partitions  # log-end offsets (a feed preloads logs beyond them)
         self._waiters: list[list[tuple[simpy.Event, Callable[[], bool] | None]]] = [
             [] for _ in range(n_partitions)
         ]
         self._space: list[simpy.Event | None] = [None] * n_partitions
         self.groups: list[ConsumerGroup] = []
+        self.scheduled: ScheduledProducer | None = None
+        self._alarms: set[float] = set()
 
     def partition_of(self, keys: np.ndarray) -> np.ndarray:
         """Partition of each key: ``key % n_partitions`` (deterministic, stable across runs)."""
@@ -72,17 +195,27 @@ class Topic:
 
     def end_offset(self, partition: int) -> int:
         """Log-end offset (number of records ever appended) of ``partition``."""
-        return len(self.logs[partition])
+        self.sync()
+        return self.ends[partition]
 
     def backlog(self, partition: int) -> int:
         """Records in ``partition`` not yet committed by the slowest subscribed group."""
+        self.sync()
         if not self.groups:
             return 0
-        return len(self.logs[partition]) - min(g.committed[partition] for g in self.groups)
+        return self.ends[partition] - min(g.committed[partition] for g in self.groups)
 
     def append(self, partition: int, records: Sequence[int]) -> None:
         """Append ``records`` to ``partition`` and wake the consumers waiting on it."""
-        self.logs[partition].extend(records)
+        if self.scheduled is not None:
+            raise RuntimeError(f"topic {self.name} is fed by a schedule; nothing else appends")
+        log = self.logs[partition]
+        log.extend(records)
+        self.ends[partition] = len(log)
+        self.wake(partition)
+
+    def wake(self, partition: int) -> None:
+        """Wake the consumers waiting on ``partition`` whose condition now holds."""
         waiters = self._waiters[partition]
         if waiters:
             keep = []
@@ -95,6 +228,41 @@ class Topic:
                     keep.append((ev, ready))
             self._waiters[partition] = keep
 
+    def append_many(self, records: np.ndarray, partitions: np.ndarray) -> None:
+        """Append each record to its partition, in order, ignoring capacity; then wake the
+        consumers waiting on the partitions touched."""
+        if self.scheduled is not None:
+            raise RuntimeError(f"topic {self.name} is fed by a schedule; nothing else appends")
+        logs, touched = self.logs, set()
+        for r, p in zip(records.tolist(), partitions.tolist(), strict=True):
+            logs[p].append(r)
+            touched.add(p)
+        for p in touched:
+            self.ends[p] = len(logs[p])
+            self.wake(p)
+
+    def sync(self) -> None:
+        """Let the scheduled producer append what is due by now (see :attr:`scheduled`)."""
+        if self.scheduled is not None:
+            self.scheduled.catch_up()
+
+    def alarm(self, partitions: Sequence[int], count: int) -> None:
+        """Wake-up timer for ``count`` more records on ``partitions`` from the scheduled producer:
+        at that time it catches up, and the append wakes the waiting consumers."""
+        sched = self.scheduled
+        if sched is None:
+            return
+        t = sched.next_due(partitions, count)
+        if t == math.inf or t in self._alarms:
+            return
+        self._alarms.add(t)
+
+        def ring(_ev: simpy.Event, t: float = t) -> None:
+            self._alarms.discard(t)
+            sched.catch_up(t)
+
+        self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(ring)
+
     def produce(self, records: np.ndarray, keys: np.ndarray) -> Generator[simpy.Event, None, None]:
         """Append each record to its key's partition (a SimPy sub-process: ``yield from``).
 
@@ -102,12 +270,7 @@ class Topic:
         """
         parts = self.partition_of(keys)
         if self.capacity_records is None and len(records) <= 64:  # small batch: plain lists
-            logs, touched = self.logs, set()
-            for r, p in zip(records.tolist(), parts.tolist(), strict=True):
-                logs[p].append(r)
-                touched.add(p)
-            for p in touched:
-                self.append(p, ())
+            self.append_many(records, parts)
             return
         if self.n_partitions == 1:
             groups: list[tuple[int, list[int]]] = [(0, records.tolist())]
@@ -153,12 +316,14 @@ class Member:
     waiting: simpy.Event | None = None
 
 
-@dataclass(frozen=True)
 class Fetched:
     """Records returned by one poll: the records and the (partition, start, end) offset ranges."""
 
-    records: list[int]
-    ranges: tuple[tuple[int, int, int], ...]
+    __slots__ = ("records", "ranges")
+
+    def __init__(self, records: list[int], ranges: list[tuple[int, int, int]]) -> None:
+        self.records = records
+        self.ranges = ranges
 
 
 class ConsumerGroup:
@@ -236,15 +401,17 @@ class ConsumerGroup:
     # -- offsets ---------------------------------------------------------------------------
     def lag(self, partition: int | None = None) -> int:
         """End offset − committed offset, of one partition or summed over all."""
+        self.topic.sync()
         if partition is not None:
             return self.topic.end_offset(partition) - self.committed[partition]
-        return sum(len(log) - c for log, c in zip(self.topic.logs, self.committed, strict=False))
+        return sum(self.topic.ends) - sum(self.committed)
 
     def available(self, member: Member) -> int:
         """Records ready to fetch (end offset − fetch position) on ``member``'s partitions."""
-        logs, pos, n = self.topic.logs, self.position, 0
+        self.topic.sync()
+        ends, pos, n = self.topic.ends, self.position, 0
         for p in member.partitions:
-            n += len(logs[p]) - pos[p]
+            n += ends[p] - pos[p]
         return n
 
     def fetch(self, member: Member, max_records: int) -> Fetched | None:
@@ -253,27 +420,33 @@ class ConsumerGroup:
         Advances the group's fetch positions; at-most-once also commits them now.
         Returns None when every assigned partition is drained.
         """
+        topic = self.topic
+        topic.sync()
         parts = member.partitions
-        if not parts:
+        k = len(parts)
+        if not k:
             return None
+        logs, ends, position = topic.logs, topic.ends, self.position
         records: list[int] = []
         ranges = []
-        k = len(parts)
+        room = max_records
+        cursor = member.cursor
+        member.cursor = (cursor + 1) % k
         for j in range(k):
-            p = parts[(member.cursor + j) % k]
-            log = self.topic.logs[p]
-            start = self.position[p]
-            end = min(len(log), start + max_records - len(records))
+            p = parts[(cursor + j) % k]
+            start, end = position[p], ends[p]
             if end > start:
-                records.extend(log[start:end])
+                if end - start > room:
+                    end = start + room
+                records += logs[p][start:end]
                 ranges.append((p, start, end))
-                self.position[p] = end
-                if len(records) >= max_records:
+                position[p] = end
+                room -= end - start
+                if not room:
                     break
-        member.cursor = (member.cursor + 1) % k
         if not records:
             return None
-        fetched = Fetched(records, tuple(ranges))
+        fetched = Fetched(records, ranges)
         if self.delivery == "at_most_once":
             self.commit(fetched)
         return fetched
@@ -298,4 +471,6 @@ class ConsumerGroup:
         ready = None if min_records <= 1 else (lambda: self.available(member) >= min_records)
         for p in member.partitions:
             self.topic.wait(p, ev, ready)
+        if self.topic.scheduled is not None and member.partitions:
+            self.topic.alarm(member.partitions, max(1, min_records - self.available(member)))
         return ev

@@ -10,7 +10,7 @@ known stage), shed, dead-lettered or lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,11 @@ _TOPIC_BEFORE = {
 
 
 _PENDING = int(Outcome.PENDING)  # plain ints in hot paths (enum attribute access is slow)
+
+
+def _byte_view(flags: bytearray) -> np.ndarray:
+    """A writable uint8 NumPy view of ``flags`` (an empty array when it is empty)."""
+    return np.frombuffer(flags, dtype=np.uint8) if len(flags) else np.zeros(0, np.uint8)
 
 
 class ConservationError(RuntimeError):
@@ -57,12 +62,19 @@ class Ledger:
         self.score = np.full(n, np.nan)
         self.model_version = np.full(n, -1, dtype=np.int32)
         self.alerted = np.zeros(n, dtype=bool)
+        self.n_alerted = 0  # alerted.sum(), kept by the alert-service
         self.outcome = np.zeros(n, dtype=np.int8)
         self.outcome_stage = np.full(n, -1, dtype=np.int8)
         self.reason = np.full(n, None, dtype=object)
+        # byte flags (bytearray for fast scalar reads in Python, a NumPy view for slice writes):
+        # served by each stage, and settled (outcome no longer pending)
+        self._served = [bytearray(n) for _ in Stage]
+        self._served_np = [_byte_view(b) for b in self._served]
+        self._settled = bytearray(n)
+        self._settled_np = _byte_view(self._settled)
         self.counts = dict.fromkeys(Outcome, 0)
         self.completed_order: list[np.ndarray] = []
-        self._spans: list[tuple[int, int, np.ndarray, np.ndarray, float, float]] = []
+        self._spans: list[tuple[int, int, np.ndarray, float, float]] = []
         self.pod_names: list[str] = []
         self._pod_ids: dict[str, int] = {}
         self.duplicates = 0
@@ -77,34 +89,29 @@ class Ledger:
             self.pod_names.append(name)
         return pid
 
-    def fresh(self, stage: Stage, rows: np.ndarray) -> np.ndarray:
-        """Rows not yet served by ``stage`` and not finished (idempotent consumer by tx id)."""
-        keep = np.isnan(self.end[stage][rows])  # row, then fancy index: cheaper
-        keep &= self.outcome[rows] == _PENDING
-        if np.count_nonzero(keep) != len(keep):
-            self.duplicates += int((~keep).sum())
-            rows = rows[keep]
-        # a record re-produced after a crash can sit twice in one poll; rows come out sorted
-        # and distinct (np.unique's result; plain Python is cheaper for a micro-batch)
-        if len(rows) <= 1:
-            return rows
-        if len(rows) > 256:
-            return np.unique(rows)
-        return np.array(sorted(set(rows.tolist())), dtype=rows.dtype)
+    def fresh(self, stage: Stage, records: list[int]) -> np.ndarray:
+        """Rows of ``records`` not yet served by ``stage`` and not settled (idempotent consumer
+        by transaction id), distinct and sorted (``np.unique``'s result), as an int64 array.
+
+        A record re-produced after a crash can sit twice in one poll, or arrive after its row
+        was served or settled; those duplicates are counted in :attr:`duplicates`.
+        """
+        served, settled = self._served[stage], self._settled
+        keep = [r for r in records if not served[r] and not settled[r]]
+        if len(keep) != len(records):
+            self.duplicates += len(records) - len(keep)
+        if len(keep) > 1:
+            keep = sorted(set(keep))
+        return np.array(keep, dtype=np.int64)
 
     def served(
-        self,
-        stage: Stage,
-        rows: np.ndarray,
-        start_s: float,
-        end_s: float,
-        pod: str,
-        partitions: np.ndarray,
+        self, stage: Stage, rows: np.ndarray, start_s: float, end_s: float, pod: str
     ) -> None:
         """Record that ``pod`` served ``rows`` at ``stage`` from ``start_s`` to ``end_s``."""
         self.start[stage][rows] = start_s
         self.end[stage][rows] = end_s
-        self._spans.append((int(stage), self.pod_id(pod), rows, partitions, start_s, end_s))
+        self._served_np[stage][rows] = 1
+        self._spans.append((int(stage), self.pod_id(pod), rows, start_s, end_s))
         if stage == self.last_stage:
             self.finish(rows, Outcome.COMPLETED, stage, None)
 
@@ -114,6 +121,7 @@ class Ledger:
         if len(rows) == 0:
             return
         self.outcome[rows] = outcome
+        self._settled_np[rows] = 1
         self.outcome_stage[rows] = stage
         if reason is not None:
             self.reason[rows] = reason
@@ -183,11 +191,13 @@ class Ledger:
             )
         return out
 
-    def spans_frame(self, ingest_partition: np.ndarray) -> pd.DataFrame:
+    def spans_frame(self, keys: np.ndarray, n_partitions: Sequence[int]) -> pd.DataFrame:
         """One row per hop (see ``Results.spans``), built from column arrays in one go.
 
         ``span_id`` = ``trace_id × 4 + stage index`` (an integer id, unique per hop, like
-        OpenTelemetry's 64-bit span ids); ``service`` and ``pod`` are categorical. Written to
+        OpenTelemetry's 64-bit span ids); ``service`` and ``pod`` are categorical; ``partition``
+        is ``keys[trace_id] % n_partitions[stage]`` (the topic the stage consumed; for the
+        ingestor, the topic it produced to). Written to
         keep the peak memory low (compact dtypes, intermediates freed as it goes); the span
         chunks are released afterwards.
         """
@@ -197,17 +207,18 @@ class Ledger:
         trace = np.empty(total, np.int64)
         stage = np.zeros(total, np.int8)
         pod = np.empty(total, np.int32)
-        part = np.empty(total, np.int32)
         start, end = np.empty(total), np.empty(total)
         k = len(ing)
-        trace[:k], pod[:k], part[:k] = ing, self.ingest_server[ing], ingest_partition[ing]
+        trace[:k], pod[:k] = ing, self.ingest_server[ing]
         start[:k], end[:k] = self.start[Stage.INGESTOR, ing], self.end[Stage.INGESTOR, ing]
-        for st, pod_id, rows, partitions, t0, t1 in chunks:
+        for st, pod_id, rows, t0, t1 in chunks:
             j = k + len(rows)
-            trace[k:j], stage[k:j], pod[k:j], part[k:j] = rows, st, pod_id, partitions
+            trace[k:j], stage[k:j], pod[k:j] = rows, st, pod_id
             start[k:j], end[k:j] = t0, t1
             k = j
         self._spans = []
+        part = (np.asarray(keys, dtype=np.int64)[trace]
+                % np.asarray(n_partitions, dtype=np.int64)[stage]).astype(np.int32)
         order = np.lexsort((start, stage, trace))
         trace, stage, pod, part = trace[order], stage[order], pod[order], part[order]
         start, end = start[order], end[order]

@@ -24,6 +24,7 @@ import numpy as np
 import simpy
 
 from sim.bus import ConsumerGroup
+from sim.ingress import ScheduledIngress
 from sim.ledger import Ledger
 from sim.pods import Deployment, Ingress
 from sim.telemetry import Outcome
@@ -66,8 +67,8 @@ class Monitor:
     env : simpy.Environment
     ledger : Ledger
     groups : list of ConsumerGroup
-    deployments : dict of name → Deployment or Ingress
-    ingress : Ingress
+    deployments : dict of name → Deployment, Ingress or ScheduledIngress
+    ingress : Ingress or ScheduledIngress
     """
 
     def __init__(
@@ -75,8 +76,8 @@ class Monitor:
         env: simpy.Environment,
         ledger: Ledger,
         groups: list[ConsumerGroup],
-        deployments: dict[str, Deployment | Ingress],
-        ingress: Ingress,
+        deployments: dict[str, Deployment | Ingress | ScheduledIngress],
+        ingress: Ingress | ScheduledIngress,
     ) -> None:
         self.env = env
         self.ledger = ledger
@@ -103,6 +104,7 @@ class Monitor:
         dt = now - self._last_t
         if dt <= 0:
             return
+        self.ingress.catch_up()
         add = self.rows.append
         for g in self.groups:
             add(
@@ -113,7 +115,7 @@ class Monitor:
                     float(g.lag()),
                 )
             )
-        add((now, "tinybots_ingress_queue_depth", "", float(len(self.ingress.queue))))
+        add((now, "tinybots_ingress_queue_depth", "", float(self.ingress.depth.level)))
         depth = self.ingress.depth.integral()
         add((now, "tinybots_ingress_queue_depth_mean", "", (depth - self._last_depth) / dt))
         self._last_depth = depth
@@ -129,7 +131,7 @@ class Monitor:
         led = self.ledger
         add((now, "tinybots_arrivals_per_s", "", (led.arrived - self._last_arrived) / dt))
         self._last_arrived = led.arrived
-        add((now, "tinybots_alerts_total", "", float(led.alerted.sum())))
+        add((now, "tinybots_alerts_total", "", float(led.n_alerted)))
         add((now, "tinybots_shed_total", "", float(led.counts[Outcome.SHED])))
         add((now, "tinybots_lost_total", "", float(led.counts[Outcome.LOST])))
         self._last_t = now

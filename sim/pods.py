@@ -92,19 +92,21 @@ class ServiceTime:
 class Handler(Protocol):
     """The real work of a stage, split around the service-time delay.
 
-    ``begin(records, pod)`` runs when the poll starts: de-duplicates by transaction id, does
-    the stage's computation and returns the records to pass on. ``finish(records, start_s,
-    pod, fetched)`` runs after the delay: records times and produces downstream (a SimPy
-    sub-process). ``drop(records, reason)`` accounts for records lost in a crash (at-most-once).
+    ``begin(records, pod)`` runs when the poll starts with the polled records (a list of
+    row indices): de-duplicates by transaction id, does the stage's computation and returns
+    the rows to pass on (an int64 array). ``finish(rows, start_s, pod, fetched)`` runs after
+    the delay: records times and produces downstream; it returns None when done, or a SimPy
+    sub-process to ``yield from`` when the produce may block (bounded topic).
+    ``drop(records, reason)`` accounts for records lost in a crash (at-most-once).
     """
 
-    def begin(self, records: np.ndarray, pod: str) -> np.ndarray: ...
+    def begin(self, records: list[int], pod: str) -> np.ndarray: ...
 
     def finish(
-        self, records: np.ndarray, start_s: float, pod: str, fetched: Fetched
-    ) -> ProcessGenerator: ...
+        self, rows: np.ndarray, start_s: float, pod: str, fetched: Fetched
+    ) -> ProcessGenerator | None: ...
 
-    def drop(self, records: np.ndarray, reason: str) -> None: ...
+    def drop(self, records: list[int], reason: str) -> None: ...
 
 
 class Pod:
@@ -199,16 +201,35 @@ class Deployment:
         self.env.process(self._boot(pod, restart_s))
 
     def _linger_for_records(self, member: Member) -> ProcessGenerator:
-        """Wait (up to ``fetch_max_wait_s``) until ``fetch_min_records`` are available."""
-        group, env = self.group, self.env
-        if not member.partitions or group.available(member) >= self.spec.fetch_min_records:
+        """Wait (up to ``fetch_max_wait_s`` after the first record) until ``fetch_min_records``
+        are available.
+
+        On a topic fed by a scheduled producer (``Topic.scheduled``) the moment is known in
+        advance: one timer, set for the earlier of "first record + ``fetch_max_wait_s``" and
+        "``fetch_min_records`` available". Otherwise the consumer is woken by appends.
+        """
+        group, env, spec = self.group, self.env, self.spec
+        if not member.partitions:
             return
-        if group.available(member) == 0:  # nothing at all: wait for the first record
+        have = group.available(member)
+        if have >= spec.fetch_min_records:
+            return
+        sched = group.topic.scheduled
+        if sched is not None:
+            first = env.now if have else sched.next_due(member.partitions, 1)
+            if first != math.inf:
+                full = sched.next_due(member.partitions, spec.fetch_min_records - have)
+                until = min(first + spec.fetch_max_wait_s, full)
+                if until > env.now:
+                    yield env.timeout(until - env.now)
+                sched.catch_up(until)
+                return
+        if have == 0:  # nothing at all: wait for the first record
             yield group.wait_for_records(member)
-        timer = env.timeout(self.spec.fetch_max_wait_s)
-        while not timer.processed and group.available(member) < self.spec.fetch_min_records:
+        timer = env.timeout(spec.fetch_max_wait_s)
+        while not timer.processed and group.available(member) < spec.fetch_min_records:
             # woken by the append that makes fetch_min_records available, or by the timer
-            ev = group.wait_for_records(member, self.spec.fetch_min_records)
+            ev = group.wait_for_records(member, spec.fetch_min_records)
             if timer.callbacks is not None:
                 timer.callbacks.append(lambda _t, ev=ev: None if ev.triggered else ev.succeed())
             yield ev
@@ -224,6 +245,8 @@ class Deployment:
                     continue
                 if self._linger:
                     yield from self._linger_for_records(member)
+                    if env.now < group.paused_until:  # a rebalance started meanwhile
+                        continue
                 fetched = group.fetch(member, self.spec.max_poll_records)
                 if fetched is None:
                     yield group.wait_for_records(member)
@@ -232,10 +255,11 @@ class Deployment:
                 self.busy.add(1)
                 busy = True
                 start = env.now
-                records = np.fromiter(fetched.records, dtype=np.int64, count=len(fetched.records))
-                fresh = handler.begin(records, pod.name)
-                yield env.timeout(self.service.draw(len(records)))
-                yield from handler.finish(fresh, start, pod.name, fetched)
+                fresh = handler.begin(fetched.records, pod.name)
+                yield env.timeout(self.service.draw(len(fetched.records)))
+                blocking = handler.finish(fresh, start, pod.name, fetched)
+                if blocking is not None:  # a produce to a bounded topic
+                    yield from blocking
                 group.commit(fetched)
                 fetched = None
                 self.busy.add(-1)
@@ -247,8 +271,7 @@ class Deployment:
                 if group.delivery == "at_least_once":
                     group.rewind(fetched)
                 else:
-                    records = np.asarray(fetched.records, dtype=np.int64)
-                    handler.drop(records, f"{self.name} pod crash (at-most-once)")
+                    handler.drop(fetched.records, f"{self.name} pod crash (at-most-once)")
 
 
 class Ingress:
@@ -304,6 +327,9 @@ class Ingress:
     def pods_ready(self) -> int:
         """Number of ready pods."""
         return sum(p.ready for p in self.pods)
+
+    def catch_up(self, until_s: float | None = None) -> None:
+        """Nothing to catch up: every request is an event (see ``sim.ingress``)."""
 
     def submit(self, record: int) -> None:
         """A request arrives now: an idle server takes it, else it queues (or is shed)."""

@@ -10,7 +10,7 @@
 - alert-service (:class:`AlertHandler`): applies :class:`sim.alerts.AlertPolicy`;
 - label-feed: :func:`label_publisher` publishes each label ``delay_days`` of event time after its
   transaction (history labels too) and :class:`LabelHandler` feeds them to
-  ``FeatureStore.add_label``.
+  ``FeatureStore.add_labels``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import simpy
 
 from sim.alerts import AlertPolicy
-from sim.bus import Fetched, Topic
+from sim.bus import Fetched, ScheduledFeed, Topic
 from sim.ledger import Ledger
 from sim.scoring import compile_scorer
 from sim.telemetry import Outcome, Stage
@@ -68,11 +68,15 @@ class _Stage:
         self.ledger = ledger
         self.topic_in = topic_in
         self.topic_out = topic_out if ledger.last_stage > self.stage else None
+        # partition of each row in the output topic (keyed by card), looked up per batch
+        self._out_partition = (
+            None if self.topic_out is None else self.topic_out.partition_of(table.customer_id)
+        )
 
     def compute(self, rows: np.ndarray) -> None:
         """The stage's real work on fresh rows."""
 
-    def begin(self, records: np.ndarray, pod: str) -> np.ndarray:
+    def begin(self, records: list[int], pod: str) -> np.ndarray:
         rows = self.ledger.fresh(self.stage, records)
         if len(rows):
             self.compute(rows)
@@ -80,19 +84,28 @@ class _Stage:
 
     def finish(
         self, rows: np.ndarray, start_s: float, pod: str, fetched: Fetched
-    ) -> ProcessGenerator:
+    ) -> ProcessGenerator | None:
+        """Produce ``rows`` downstream and record them served; a sub-process to ``yield from``
+        when the output topic is bounded (the produce may block), else done at once (None)."""
         if len(rows) == 0:
-            return
-        keys = self.table.customer_id[rows]
-        end_s = self.topic_in.env.now  # service end; a full downstream topic may block below
-        if self.topic_out is not None:
-            yield from self.topic_out.produce(rows, keys)
+            return None
+        topic = self.topic_out
+        if topic is not None and topic.capacity_records is not None:
+            return self._finish_blocking(rows, start_s, pod)
+        if topic is not None:
+            topic.append_many(rows, self._out_partition[rows])
+        self.ledger.served(self.stage, rows, start_s, self.topic_in.env.now, pod)
+        return None
+
+    def _finish_blocking(self, rows: np.ndarray, start_s: float, pod: str) -> ProcessGenerator:
+        end_s = self.topic_in.env.now  # service end; the full downstream topic may block below
+        yield from self.topic_out.produce(rows, self.table.customer_id[rows])
         # recorded only once every row is downstream: a crash while blocked leaves the rows
         # unserved, so their redelivery produces them again (duplicates are dropped there)
-        self.ledger.served(self.stage, rows, start_s, end_s, pod, self.topic_in.partition_of(keys))
+        self.ledger.served(self.stage, rows, start_s, end_s, pod)
 
-    def drop(self, records: np.ndarray, reason: str) -> None:
-        self.ledger.finish(records, Outcome.LOST, self.stage, reason)
+    def drop(self, records: list[int], reason: str) -> None:
+        self.ledger.finish(np.array(records, dtype=np.int64), Outcome.LOST, self.stage, reason)
 
 
 class IngestorService:
@@ -154,13 +167,14 @@ class EnricherHandler(_Stage):
                 return
         update = self.store.update
         customer, terminal, event_s = self._keys[:, rows].tolist()
-        out = [
-            update(c, term, ts, amt)
-            for c, term, ts, amt in zip(
-                customer, terminal, event_s, self.table.amount[rows].tolist(), strict=True
-            )
-        ]
-        self.features[rows] = out  # one write per batch (rows are distinct: Ledger.fresh)
+        flat: list[float] = []
+        for c, term, ts, amt in zip(
+            customer, terminal, event_s, self.table.amount[rows].tolist(), strict=True
+        ):
+            flat += update(c, term, ts, amt)
+        # one write per batch (rows are distinct: Ledger.fresh)
+        n = len(rows)
+        self.features[rows] = np.fromiter(flat, np.float64, len(flat)).reshape(n, len(flat) // n)
         self.enriched[rows] = True
 
 
@@ -205,13 +219,17 @@ class AlertHandler(_Stage):
 
     def compute(self, rows: np.ndarray) -> None:
         led, decide = self.ledger, self.policy.decide
-        for i, d, c, s in zip(
-            rows.tolist(),
-            self.day[rows].tolist(),
-            self.table.customer_id[rows].tolist(),
-            led.score[rows].tolist(), strict=False,
-        ):
-            led.alerted[i] = decide(d, c, s)
+        alerted = [
+            decide(d, c, s)
+            for d, c, s in zip(
+                self.day[rows].tolist(),
+                self.table.customer_id[rows].tolist(),
+                led.score[rows].tolist(),
+                strict=True,
+            )
+        ]
+        led.alerted[rows] = alerted
+        led.n_alerted += sum(alerted)
 
 
 class LabelTable:
@@ -224,11 +242,28 @@ class LabelTable:
         self.terminal = np.asarray(terminal, dtype=np.int64)[order]
         self.event_time_s = np.asarray(event_time_s, dtype=np.float64)[order]
         self.fraud = np.asarray(fraud, dtype=np.int64)[order]
+        self.event_second = np.floor(self.event_time_s).astype(np.int64)  # the store's unit
         self.due_s = self.event_time_s + delay_s
         self.published = 0
 
     def __len__(self) -> int:
         return len(self.due_s)
+
+    def publish_times(self, live_start_s: float, speedup: float, interval_s: float) -> np.ndarray:
+        """Processing time (s) at which :func:`label_publisher` publishes each label: the first
+        tick ``k × interval_s`` (k >= 0) whose event time ``live_start_s + k × interval_s ×
+        speedup`` has reached the label's due time. Shape (n,)."""
+        ticks = np.ceil((self.due_s - live_start_s) / (speedup * interval_s))
+        return np.maximum(ticks, 0.0) * interval_s
+
+    def feed(
+        self, topic: Topic, live_start_s: float, speedup: float, interval_s: float
+    ) -> ScheduledFeed:
+        """Publish the labels to an unbounded ``topic`` as a :class:`sim.bus.ScheduledFeed`, at
+        :meth:`publish_times` (the same ticks as :func:`label_publisher`, without a process)."""
+        idx = np.arange(len(self))
+        times = self.publish_times(live_start_s, speedup, interval_s)
+        return ScheduledFeed(topic, times, idx, topic.partition_of(self.terminal))
 
 
 def label_publisher(
@@ -254,31 +289,27 @@ def label_publisher(
 
 
 class LabelHandler:
-    """The feature store's label consumer: ``FeatureStore.add_label`` per published label."""
+    """The feature store's label consumer: ``FeatureStore.add_labels`` per poll."""
 
     def __init__(self, labels: LabelTable, store: Any) -> None:
         self.labels = labels
         self.store = store
         self.applied = np.zeros(len(labels), dtype=bool)
 
-    def begin(self, records: np.ndarray, pod: str) -> np.ndarray:
-        rows = records[~self.applied[records]]
-        lab, add_label = self.labels, self.store.add_label
-        for term, t, fraud in zip(
-            lab.terminal[rows].tolist(),
-            lab.event_time_s[rows].tolist(),
-            lab.fraud[rows].tolist(),
-            strict=True,
-        ):
-            add_label(term, int(t), fraud)
+    def begin(self, records: list[int], pod: str) -> np.ndarray:
+        recs = np.array(records, dtype=np.int64)
+        rows = recs[~self.applied[recs]]
+        lab = self.labels
+        self.store.add_labels(
+            lab.terminal[rows].tolist(), lab.event_second[rows].tolist(), lab.fraud[rows].tolist()
+        )
         self.applied[rows] = True
         return rows
 
     def finish(
         self, rows: np.ndarray, start_s: float, pod: str, fetched: Fetched
-    ) -> ProcessGenerator:
-        return
-        yield
+    ) -> ProcessGenerator | None:
+        return None
 
-    def drop(self, records: np.ndarray, reason: str) -> None:
+    def drop(self, records: list[int], reason: str) -> None:
         """Labels are not transactions: a lost label only leaves the terminal risk stale."""

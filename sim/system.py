@@ -31,6 +31,7 @@ import simpy
 
 from sim.alerts import AlertPolicy
 from sim.bus import ConsumerGroup, Topic
+from sim.ingress import ScheduledIngress
 from sim.ledger import Ledger
 from sim.monitoring import Monitor
 from sim.pods import Deployment, Ingress
@@ -81,7 +82,7 @@ class System:
     ledger: Ledger
     topics: dict[str, Topic]
     groups: dict[str, ConsumerGroup]
-    ingress: Ingress
+    ingress: Ingress | ScheduledIngress
     deployments: dict[str, Deployment]
     monitor: Monitor
     rngs: dict[str, np.random.Generator]
@@ -118,13 +119,12 @@ def build(scenario: Scenario) -> System:
     }
     sys_ = System(scenario, env, table, ledger, topics, {}, None, {}, None, rngs)  # type: ignore[arg-type]
     ing = IngestorService(table, ledger, topics["transactions"])
-    sys_.ingress = Ingress(
-        env,
-        scenario.deployments.transaction_ingestor,
-        rngs["transaction_ingestor"],
-        ing.serve,
-        ing.shed,
-    )
+    spec = scenario.deployments.transaction_ingestor
+    if last == Stage.INGESTOR or topics["transactions"].capacity_records is None:
+        # nothing downstream can hold the ingestor back: play a precomputed schedule
+        sys_.ingress = ScheduledIngress(env, spec, rngs["transaction_ingestor"], ing)
+    else:  # producer back-pressure: one event per request
+        sys_.ingress = Ingress(env, spec, rngs["transaction_ingestor"], ing.serve, ing.shed)
     if last > Stage.INGESTOR:
         _wire_consumers(sys_, last)
     deps: dict[str, Any] = {Ingress.name: sys_.ingress, **sys_.deployments}
@@ -173,6 +173,9 @@ def _wire_consumers(s: System, last: Stage) -> None:
         delay_s,
     )
     handlers["label_feed"] = LabelHandler(s.labels, store)
+    if s.topics["labels"].capacity_records is None:
+        interval_s = sc.labels.publish_interval_s
+        s.labels.feed(s.topics["labels"], table.live_start_s, sc.workload.speedup, interval_s)
     topic_in = {
         "feature_enricher": "transactions",
         "fraud_detector": "features-ready",
@@ -253,8 +256,8 @@ def start(s: System) -> simpy.Event:
     s.ingress.start()
     for dep in s.deployments.values():
         dep.start()
-    if s.labels is not None:
-        env.process(
+    if s.labels is not None and s.topics["labels"].scheduled is None:
+        env.process(  # bounded labels topic: a publisher that can be held back
             label_publisher(
                 env,
                 s.labels,
@@ -264,7 +267,8 @@ def start(s: System) -> simpy.Event:
                 sc.labels.publish_interval_s,
             )
         )
-    _feed_arrivals(env, s)
+    if isinstance(s.ingress, Ingress):
+        _feed_arrivals(env, s)
     if s.ledger.settled():  # empty workload
         done.succeed()
     else:
@@ -305,6 +309,8 @@ def run(scenario: Scenario | System, *, progress: bool = True) -> Results:
     run_with_progress(
         s.env, stop, total_s=float(s.table.arrival_s[-1]) if len(s.table) else 0.0, enabled=progress
     )
+    if isinstance(s.ingress, ScheduledIngress):
+        s.ingress.finalize()
     s.monitor.sample()
     _release_transient_state(s)
     from sim.assemble import assemble

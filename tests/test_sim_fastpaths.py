@@ -50,16 +50,23 @@ def test_percentiles_linear_equal_numpy(values):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 49), min_size=0, max_size=400), st.integers(0, 49))
-def test_fresh_rows_are_sorted_distinct_pending_unserved(rows, served):
+@given(
+    st.lists(st.integers(0, 49), min_size=0, max_size=400), st.integers(0, 49), st.integers(0, 49)
+)
+def test_fresh_rows_are_sorted_distinct_pending_unserved(rows, served, settled):
+    from sim.telemetry import Outcome
+
     led = Ledger(np.zeros(50), Stage.ALERT)
-    led.end[Stage.ENRICHER, served] = 1.0
+    led.served(Stage.ENRICHER, np.array([served]), 0.0, 1.0, "pod")
+    led.finish(np.array([settled]), Outcome.LOST, Stage.INGESTOR, "test")
     arr = np.asarray(rows, dtype=np.int64)
-    got = led.fresh(Stage.ENRICHER, arr)
-    want = np.unique(arr[arr != served])
+    got = led.fresh(Stage.ENRICHER, rows)
+    dropped = (arr == served) | (arr == settled)
+    want = np.unique(arr[~dropped])
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, want)
-    assert led.duplicates == int((arr == served).sum())
+    assert led.duplicates == int(dropped.sum())
+    assert len(led.fresh(Stage.DETECTOR, [served])) == int(served != settled)  # per stage
 
 
 def test_lingering_wait_wakes_only_when_min_records_are_available():

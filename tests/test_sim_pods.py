@@ -22,8 +22,8 @@ class RecordingHandler:
         self.dropped: list[tuple[list[int], str]] = []
 
     def begin(self, records, pod):
-        self.begun.append((self.env.now, records.tolist(), pod))
-        return records
+        self.begun.append((self.env.now, list(records), pod))
+        return np.array(records, dtype=np.int64)
 
     def finish(self, rows, start_s, pod, fetched):
         self.finished.extend(rows.tolist())
@@ -31,7 +31,7 @@ class RecordingHandler:
         yield
 
     def drop(self, records, reason):
-        self.dropped.append((records.tolist(), reason))
+        self.dropped.append((list(records), reason))
 
 
 def _det(fixed=0.0, per=1.0):
@@ -40,9 +40,8 @@ def _det(fixed=0.0, per=1.0):
 
 def _deployment(env, spec, n_records, partitions=2, delivery="at_least_once", pause=0.0):
     topic = Topic(env, "t", partitions)
-    topic.produce(np.arange(n_records), np.arange(n_records)).close()
     for p in range(partitions):
-        topic.logs[p] = [i for i in range(n_records) if i % partitions == p]
+        topic.append(p, [i for i in range(n_records) if i % partitions == p])
     group = ConsumerGroup(env, "g", topic, delivery=delivery, rebalance_pause_s=pause)
     handler = RecordingHandler(env)
     dep = Deployment(env, "d", spec, group, handler, np.random.default_rng(0))

@@ -180,11 +180,22 @@ class FeatureStore:
         a label delivered twice counts twice, so an at-least-once consumer must deduplicate
         by event id first.
         """
-        entry = self._terminals.get(terminal_id)
-        if entry is None:
-            entry = self._terminals[terminal_id] = ([], [0])
-        _insert(entry[0], entry[1], event_time_s, fraud)
-        _evict(entry[0], entry[1], event_time_s - self._keep_terminal_s)
+        self.add_labels((terminal_id,), (event_time_s,), (fraud,))
+
+    def add_labels(
+        self, terminal_ids: Sequence[int], event_times_s: Sequence[int], frauds: Sequence[int]
+    ) -> None:
+        """:meth:`add_label` for each (terminal, event time, label), in order (one call for a
+        batch of labels, as a label consumer polls them)."""
+        terminals, keep = self._terminals, self._keep_terminal_s
+        for terminal_id, t, fraud in zip(terminal_ids, event_times_s, frauds, strict=True):
+            entry = terminals.get(terminal_id)
+            if entry is None:
+                entry = terminals[terminal_id] = ([], [0])
+            times, counts = entry
+            _insert(times, counts, t, fraud)
+            if times[0] <= t - keep:
+                _evict(times, counts, t - keep)
 
     def warm_start(self, transactions: pd.DataFrame, *, labels_until_s: int) -> None:
         """Bulk-load history, much faster than calling :meth:`update` per row.

@@ -1,0 +1,315 @@
+"""The transaction-ingestor as a precomputed FCFS schedule: no SimPy event per request.
+
+When nothing downstream can hold the ingestor back (its output topic is unbounded, or it is the
+pipeline's last stage), every request's fate depends only on the arrival times and the
+ingestor's own service-time stream. The whole schedule (start, end and server of each accepted
+request, and which requests are shed) is then computed before the run by the Kiefer–Wolfowitz
+recurrence for the FCFS c-server queue: keep the c servers' next free times in a heap; a request
+arriving at ``a`` starts at ``max(a, earliest free time)`` on that server, or is shed when every
+server is busy and ``queue_limit`` requests already wait (J. Kiefer and J. Wolfowitz, "On the
+theory of queues with many servers", Trans. AMS 78, 1955; S. Asmussen, *Applied Probability and
+Queues*, 2nd ed., 2003, §XII.2).
+
+It is the same queue as the event-driven :class:`sim.pods.Ingress` (FCFS, the longest-idle server
+takes an arriving request, one service draw per accepted request in arrival order), so on the
+same stream both give identical schedules (a test checks it). During the run the schedule is
+*played*: valid requests are produced to ``transactions`` by a :class:`sim.bus.ScheduledFeed`
+(each record appears on its key's partition at its service end, in end order, as Kafka assigns
+offsets), and :meth:`ScheduledIngress.catch_up` gives the ledger what is due by ``env.now``
+(arrivals, sheds at arrival, dead letters and, when the ingestor is the last stage, completions
+at service end). The bus calls it before any read of the topic and asks
+:meth:`ScheduledIngress.next_due` when a consumer waits, so that one timer wakes the consumer
+exactly when its records appear. Ingest start / end / server are written to the ledger when the
+system is built; :meth:`ScheduledIngress.finalize` clears those of requests still in the
+ingress when the run stops.
+
+Time-weighted queue depth and busy servers are exact integrals of the schedule (prefix sums),
+not samples.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.bus import ScheduledFeed
+from sim.pods import Pod, ServiceTime
+from sim.scenario import IngestorSpec
+from sim.telemetry import Outcome, Stage, TimeWeighted
+
+__all__ = ["FcfsSchedule", "fcfs_schedule", "ScheduledIngress"]
+
+
+@dataclass(frozen=True)
+class FcfsSchedule:
+    """The fate of every request of an FCFS c-server queue.
+
+    Attributes
+    ----------
+    accepted : numpy.ndarray of bool, shape (n,)
+        False for requests shed at arrival.
+    start_s, end_s : numpy.ndarray of float, shape (n,)
+        Service start and end (seconds; NaN for shed requests).
+    server : numpy.ndarray of int, shape (n,)
+        Index of the server (0 .. c-1; -1 for shed requests).
+    """
+
+    accepted: np.ndarray
+    start_s: np.ndarray
+    end_s: np.ndarray
+    server: np.ndarray
+
+
+def fcfs_schedule(
+    arrival_s: Sequence[float] | np.ndarray,
+    n_servers: int,
+    service: ServiceTime,
+    *,
+    ready_s: float = 0.0,
+    queue_limit: int | None = None,
+) -> FcfsSchedule:
+    """Schedule requests through ``n_servers`` FCFS servers (the Kiefer–Wolfowitz recurrence).
+
+    Parameters
+    ----------
+    arrival_s : array of float, shape (n,)
+        Arrival times, seconds, non-decreasing.
+    n_servers : int
+        Servers (>= 1), all ready at ``ready_s``.
+    service : ServiceTime
+        Draws one service time per accepted request, in arrival order.
+    ready_s : float
+        When the servers become ready (start-up), seconds.
+    queue_limit : int or None
+        A request arriving while every server is busy and ``queue_limit`` requests wait is shed.
+
+    Returns
+    -------
+    FcfsSchedule
+
+    Notes
+    -----
+    An arriving request takes the server that has been idle longest (the earliest free time,
+    ties in the order the servers became free), as :class:`sim.pods.Ingress` does. Starts are
+    non-decreasing in arrival order, so the queue seen by an arrival at ``a`` is the number of
+    accepted requests whose start is later than ``a``.
+    """
+    arrivals = np.asarray(arrival_s, dtype=np.float64).tolist()
+    n = len(arrivals)
+    if n_servers < 1:
+        raise ValueError(f"n_servers must be >= 1, got {n_servers}")
+    start = [float("nan")] * n
+    end = [float("nan")] * n
+    server = [-1] * n
+    heap = [(float(ready_s), i, i) for i in range(n_servers)]  # (free at, idle order, server)
+    seq = n_servers
+    starts: list[float] = []  # start of each accepted request, in arrival order
+    waiting_from = 0  # first accepted request (in `starts`) that starts after the arrival
+    draw, replace = service.draw, heapq.heapreplace
+    for i, a in enumerate(arrivals):
+        free, _, srv = heap[0]
+        if free > a:  # every server busy (or not yet ready): the request queues
+            if queue_limit is not None:
+                while waiting_from < len(starts) and starts[waiting_from] <= a:
+                    waiting_from += 1
+                if len(starts) - waiting_from >= queue_limit:
+                    continue
+            s = free
+        else:
+            s = a
+        e = s + draw(1)
+        replace(heap, (e, seq, srv))
+        seq += 1
+        starts.append(s)
+        start[i], end[i], server[i] = s, e, srv
+    srv_arr = np.asarray(server, dtype=np.int64)
+    return FcfsSchedule(srv_arr >= 0, np.asarray(start), np.asarray(end), srv_arr)
+
+
+class _Level:
+    """Time-weighted level read from a schedule (the :class:`TimeWeighted` interface): +1 at
+    each ``ups`` time, -1 at each ``downs`` time (each down after its up)."""
+
+    def __init__(self, env: simpy.Environment, ups: np.ndarray, downs: np.ndarray) -> None:
+        self._env = env
+        self._ups, self._downs = np.sort(ups), np.sort(downs)
+        self._cum_ups = np.concatenate([[0.0], np.cumsum(self._ups)])
+        self._cum_downs = np.concatenate([[0.0], np.cumsum(self._downs)])
+
+    def _counts(self) -> tuple[float, int, int]:
+        now = self._env.now
+        ku = int(np.searchsorted(self._ups, now, side="right"))
+        kd = int(np.searchsorted(self._downs, now, side="right"))
+        return now, ku, kd
+
+    @property
+    def level(self) -> float:
+        """The level now."""
+        _, ku, kd = self._counts()
+        return float(ku - kd)
+
+    def integral(self) -> float:
+        """Area under the level from 0 to now (level × seconds): the sum over up/down pairs of
+        ``min(down, now) - up`` for ups <= now."""
+        now, ku, kd = self._counts()
+        return float((self._cum_downs[kd] + now * (ku - kd)) - self._cum_ups[ku])
+
+
+class ScheduledIngress:
+    """The transaction-ingestor, played from a precomputed :func:`fcfs_schedule`.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    spec : IngestorSpec
+    rng : numpy.random.Generator
+        The ingestor's service-time stream (drawn when built, in arrival order).
+    ingestor : sim.services.IngestorService
+        The request handler: its table (arrival times, keys), ledger, schema errors and output
+        topic (None when the ingestor is the last stage; the topic must be unbounded).
+
+    Attributes
+    ----------
+    schedule : FcfsSchedule
+    depth, busy, ready_consumers
+        Time-weighted queue depth, busy servers and ready servers (``level``, ``integral()``).
+    """
+
+    name = "transaction_ingestor"
+
+    def __init__(
+        self, env: simpy.Environment, spec: IngestorSpec, rng: np.random.Generator, ingestor: Any
+    ) -> None:
+        self.env = env
+        self.spec = spec
+        self.ledger = led = ingestor.ledger
+        self.n_servers = spec.replicas * spec.concurrency
+        self.pods = [Pod(f"{self.name}-{i}") for i in range(spec.replicas)]
+        arrival_s = np.asarray(ingestor.table.arrival_s, dtype=np.float64)
+        self.schedule = sched = fcfs_schedule(
+            arrival_s,
+            self.n_servers,
+            ServiceTime(spec.service, rng),
+            ready_s=spec.startup_s,
+            queue_limit=spec.queue_limit,
+        )
+        acc = np.flatnonzero(sched.accepted)
+        self.depth = _Level(env, arrival_s[acc], sched.start_s[acc])
+        self.busy = _Level(env, sched.start_s[acc], sched.end_s[acc])
+        self.ready_consumers = TimeWeighted(env)
+        led.start_ingest[acc] = sched.start_s[acc]
+        led.end_ingest[acc] = sched.end_s[acc]
+        names = [
+            f"{self.pods[i // spec.concurrency].name}/s{i % spec.concurrency}"
+            for i in range(self.n_servers)
+        ]
+        ids = np.array([led.pod_id(name) for name in names], dtype=np.int32)
+        led.ingest_server[acc] = ids[sched.server[acc]]
+        # outcomes decided at the ingress, in time order: shed at arrival; dead-lettered (or
+        # completed, when the ingestor is the last stage) at service end
+        errors = ingestor.errors
+        bad = acc[errors[acc] != None] if ingestor.any_error else acc[:0]  # noqa: E711
+        good = np.setdiff1d(acc, bad, assume_unique=True)
+        shed = np.flatnonzero(~sched.accepted)
+        topic = ingestor.topic_out
+        done = good if topic is None else good[:0]
+        times = np.concatenate([arrival_s[shed], sched.end_s[bad], sched.end_s[done]])
+        order = np.argsort(times, kind="stable")
+        self._out_s = times[order].tolist()
+        self._out_rows = np.concatenate([shed, bad, done])[order]
+        codes = np.repeat(
+            [int(Outcome.SHED), int(Outcome.DEAD_LETTERED), int(Outcome.COMPLETED)],
+            [len(shed), len(bad), len(done)],
+        )
+        self._out_code = codes[order]
+        self._reasons = errors
+        self._n_out = 0
+        self._stage = Stage.INGESTOR
+        self.feed = None
+        if topic is not None:
+            self.feed = ScheduledFeed(
+                topic, sched.end_s[good], good, topic.partition_of(ingestor.keys[good]),
+                register=False,
+            )
+            topic.scheduled = self
+        self._arrivals = arrival_s.tolist()
+        self._n_arrived = 0
+        self._synced_s = -math.inf
+        self.last_event_s = max(
+            self._arrivals[-1] if self._arrivals else 0.0,
+            self._out_s[-1] if self._out_s else 0.0,
+            self.feed.last_s if self.feed is not None else 0.0,
+        )
+
+    def start(self) -> None:
+        """Servers become ready after ``startup_s``; a timer plays the schedule's last event."""
+        env = self.env
+        if self.spec.startup_s > 0:
+            env.timeout(self.spec.startup_s).callbacks.append(lambda _ev: self._ready())
+        else:
+            self._ready()
+        if self._arrivals:
+            last = self.last_event_s
+            env.timeout(max(0.0, last - env.now)).callbacks.append(lambda _ev: self.catch_up(last))
+
+    def _ready(self) -> None:
+        for pod in self.pods:
+            pod.ready = True
+        self.ready_consumers.add(self.n_servers)
+
+    def pods_ready(self) -> int:
+        """Number of ready pods."""
+        return sum(p.ready for p in self.pods)
+
+    def catch_up(self, until_s: float | None = None) -> None:
+        """Play everything due by ``max(env.now, until_s)``: arrivals (``Ledger.arrived``),
+        outcomes decided at the ingress, and the records produced to ``transactions``."""
+        now = self.env.now
+        if until_s is not None and until_s > now:
+            now = until_s
+        if now <= self._synced_s:
+            return
+        self._synced_s = now
+        led = self.ledger
+        led.arrived = bisect_right(self._arrivals, now, self._n_arrived)
+        self._n_arrived = led.arrived
+        n = self._n_out
+        k = bisect_right(self._out_s, now, n)
+        if k > n:
+            self._n_out = k
+            self._finish(self._out_rows[n:k], self._out_code[n:k])
+        if self.feed is not None:
+            self.feed.catch_up(now)
+
+    def _finish(self, rows: np.ndarray, codes: np.ndarray) -> None:
+        led, stage = self.ledger, self._stage
+        for code in np.unique(codes).tolist():
+            these = rows[codes == code]
+            if code == Outcome.DEAD_LETTERED:
+                for row in these.tolist():
+                    led.finish(np.array([row]), Outcome.DEAD_LETTERED, stage, self._reasons[row])
+            elif code == Outcome.SHED:
+                reason = f"ingress queue full (queue_limit={self.spec.queue_limit})"
+                led.finish(these, Outcome.SHED, stage, reason)
+            else:
+                led.finish(these, Outcome.COMPLETED, stage, None)
+
+    def next_due(self, partitions: Sequence[int], count: int) -> float:
+        """When ``count`` more records will have appeared on ``partitions`` (inf: never)."""
+        return self.feed.next_due(partitions, count) if self.feed is not None else math.inf
+
+    def finalize(self) -> None:
+        """When the run stops: requests not yet served by now have no ingest times."""
+        self.catch_up()
+        led, now = self.ledger, self.env.now
+        late = np.flatnonzero(led.end_ingest > now)
+        led.start_ingest[late] = np.nan
+        led.end_ingest[late] = np.nan
+        led.ingest_server[late] = -1
