@@ -187,7 +187,6 @@ class Topic:
         self._space: list[simpy.Event | None] = [None] * n_partitions
         self.groups: list[ConsumerGroup] = []
         self.scheduled: ScheduledProducer | None = None
-        self._alarms: set[float] = set()
 
     def partition_of(self, keys: np.ndarray) -> np.ndarray:
         """Partition of each key: ``key % n_partitions`` (deterministic, stable across runs)."""
@@ -246,20 +245,20 @@ class Topic:
         if self.scheduled is not None:
             self.scheduled.catch_up()
 
-    def alarm(self, partitions: Sequence[int], count: int) -> None:
-        """Wake-up timer for ``count`` more records on ``partitions`` from the scheduled producer:
-        at that time it catches up, and the append wakes the waiting consumers."""
+    def alarm(self, partitions: Sequence[int], count: int, event: simpy.Event) -> None:
+        """Trigger ``event`` when the scheduled producer has appended ``count`` more records on
+        ``partitions`` (never, if it never will), after catching it up to that time."""
         sched = self.scheduled
         if sched is None:
-            return
+            raise RuntimeError(f"topic {self.name} has no scheduled producer")
         t = sched.next_due(partitions, count)
-        if t == math.inf or t in self._alarms:
+        if t == math.inf:
             return
-        self._alarms.add(t)
 
-        def ring(_ev: simpy.Event, t: float = t) -> None:
-            self._alarms.discard(t)
+        def ring(_timer: simpy.Event) -> None:
             sched.catch_up(t)
+            if not event.triggered:
+                event.succeed()
 
         self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(ring)
 
@@ -465,12 +464,16 @@ class ConsumerGroup:
 
     def wait_for_records(self, member: Member, min_records: int = 1) -> simpy.Event:
         """One event, triggered by the next append to any of ``member``'s partitions after which
-        at least ``min_records`` are available to it (a rebalance also triggers it)."""
+        at least ``min_records`` are available to it (a rebalance also triggers it). On a topic
+        fed by a schedule, a timer set for that moment (:meth:`Topic.alarm`) triggers it."""
         ev = self.env.event()
         member.waiting = ev
+        if self.topic.scheduled is not None:  # only the schedule appends: one timer, no waiters
+            if member.partitions:
+                need = max(1, min_records - self.available(member))
+                self.topic.alarm(member.partitions, need, ev)
+            return ev
         ready = None if min_records <= 1 else (lambda: self.available(member) >= min_records)
         for p in member.partitions:
             self.topic.wait(p, ev, ready)
-        if self.topic.scheduled is not None and member.partitions:
-            self.topic.alarm(member.partitions, max(1, min_records - self.available(member)))
         return ev

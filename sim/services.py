@@ -243,6 +243,8 @@ class LabelTable:
         self.event_time_s = np.asarray(event_time_s, dtype=np.float64)[order]
         self.fraud = np.asarray(fraud, dtype=np.int64)[order]
         self.event_second = np.floor(self.event_time_s).astype(np.int64)  # the store's unit
+        # terminal, event second and label per row, shape (3, n): one gather per poll
+        self.columns = np.stack([self.terminal, self.event_second, self.fraud])
         self.due_s = self.event_time_s + delay_s
         self.published = 0
 
@@ -294,16 +296,16 @@ class LabelHandler:
     def __init__(self, labels: LabelTable, store: Any) -> None:
         self.labels = labels
         self.store = store
-        self.applied = np.zeros(len(labels), dtype=bool)
+        self.applied = bytearray(len(labels))  # 1 = already given to the store
 
     def begin(self, records: list[int], pod: str) -> np.ndarray:
-        recs = np.array(records, dtype=np.int64)
-        rows = recs[~self.applied[recs]]
-        lab = self.labels
-        self.store.add_labels(
-            lab.terminal[rows].tolist(), lab.event_second[rows].tolist(), lab.fraud[rows].tolist()
-        )
-        self.applied[rows] = True
+        applied = self.applied
+        fresh = [r for r in records if not applied[r]]  # a rewind re-delivers applied labels
+        for r in fresh:
+            applied[r] = 1
+        rows = np.array(fresh, dtype=np.int64)
+        if len(fresh):
+            self.store.add_labels(*self.labels.columns[:, rows].tolist())
         return rows
 
     def finish(

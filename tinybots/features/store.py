@@ -136,7 +136,6 @@ class FeatureStore:
         t = event_time_s
         day, second = divmod(t, S_PER_DAY)  # 1970-01-01 (day 0) was a Thursday
         out = [amount, 1.0 if (day + 3) % 7 >= 5 else 0.0, 1.0 if second < _NIGHT_END_S else 0.0]
-        append = out.append
         entry = self._customers.get(customer_id)
         if entry is None:
             entry = self._customers[customer_id] = ([], [0.0])
@@ -151,13 +150,12 @@ class FeatureStore:
         total = sums[j]
         for w in self._windows_s:
             i = bisect_right(times, t - w)
-            append(j - i + 0.0)
-            append((total - sums[i]) / (j - i))
+            out += (j - i + 0.0, (total - sums[i]) / (j - i))
         if times[0] <= t - self._keep_customer_s:
             _evict(times, sums, t - self._keep_customer_s)
         entry = self._terminals.get(terminal_id)
         if entry is None:
-            out.extend(self._no_terminal)
+            out += self._no_terminal
             return out
         times, frauds = entry
         cut = t - self._delay_s
@@ -165,8 +163,7 @@ class FeatureStore:
         top = frauds[hi]
         for w in self._windows_s:
             lo = bisect_right(times, cut - w)
-            append(hi - lo + 0.0)
-            append((top - frauds[lo]) / (hi - lo) if hi > lo else 0.0)
+            out += (hi - lo + 0.0, (top - frauds[lo]) / (hi - lo) if hi > lo else 0.0)
         if times and times[0] <= t - self._keep_terminal_s:
             _evict(times, frauds, t - self._keep_terminal_s)
         return out
@@ -193,7 +190,11 @@ class FeatureStore:
             if entry is None:
                 entry = terminals[terminal_id] = ([], [0])
             times, counts = entry
-            _insert(times, counts, t, fraud)
+            if times and t < times[-1]:
+                _insert(times, counts, t, fraud)
+            else:  # labels mostly come in time order: append (as _insert does)
+                times.append(t)
+                counts.append(counts[-1] + fraud)
             if times[0] <= t - keep:
                 _evict(times, counts, t - keep)
 
