@@ -1,7 +1,8 @@
 """sim: the world the tinybots live in.
 
 SimPy processes that give the bots time, queues, pods and faults: the Kafka-like bus
-(``sim.bus``), deployments and pods (``sim.pods``), the services of the fraud pipeline
+(``sim.bus``), deployments and pods (``sim.pods``), the transaction-ingestor played from a
+precomputed FCFS schedule (``sim.ingress``), the services of the fraud pipeline
 (``sim.services``), the scenario model (``sim.scenario``), ``build`` / ``run``
 (``sim.system``) and its tidy ``Results`` (``sim.results``).
 

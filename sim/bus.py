@@ -101,6 +101,7 @@ class ScheduledFeed:
         # each partition's whole future log, preloaded; the topic's end offsets advance over it
         topic.logs = [recs[parts == p].tolist() for p in range(topic.n_partitions)]
         self._due = [times[parts == p].tolist() for p in range(topic.n_partitions)]
+        self._parts = parts.tolist()  # partition of each record, in time order
         self._n = 0  # records appended so far (all partitions)
         self._synced_s = -math.inf
         self.last_s = self._times[-1] if self._times else -math.inf
@@ -131,11 +132,13 @@ class ScheduledFeed:
         self._n = k
         topic = self.topic
         ends = topic.ends
-        for p, due in enumerate(self._due):
-            end = bisect_right(due, now, ends[p])
-            if end > ends[p]:
-                ends[p] = end
-                topic.wake(p)
+        # each partition's log is the feed in time order restricted to it: every newly due
+        # record moves its partition's end offset by one
+        touched = set(self._parts[n:k])
+        for p in self._parts[n:k]:
+            ends[p] += 1
+        for p in touched:
+            topic.wake(p)
 
     def next_due(self, partitions: Sequence[int], count: int) -> float:
         """When ``count`` more records will have appeared on ``partitions`` (inf: never)."""

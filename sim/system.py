@@ -9,7 +9,13 @@ Horizon: the run ends as soon as every transaction of the workload has arrived a
 final outcome (the pipeline has drained), or at ``max_duration_s`` of processing time, whichever
 comes first. At the cap, transactions that arrived but have no outcome are ``in_flight`` with the
 stage where they are; transactions scheduled after the cap never arrived and are not counted as
-generated. (``env.run(until=...)`` does not process events scheduled exactly at the cap.)
+generated. (``env.run(until=...)`` does not process events scheduled exactly at the cap; what
+the precomputed ingress and label feed have due exactly at the cap is played.)
+
+The ingestor and the label feed produce without a SimPy event per record when nothing can hold
+them back (unbounded topics): ``sim.ingress.ScheduledIngress`` and ``sim.bus.ScheduledFeed``.
+With a bounded ``transactions`` topic the event-driven ``sim.pods.Ingress`` (producer
+back-pressure) is used instead; both give the same runs (``tests/test_sim_schedule.py``).
 Conservation is checked at the end of every run (``sim.ledger.ConservationError``).
 
 Randomness: ``SeedSequence(scenario.seed).spawn`` gives one Generator per name in
