@@ -65,6 +65,8 @@ class ScheduledFeed:
     consumer groups call :meth:`catch_up` before every read, which appends (in time order, ties
     in input order) every record due by now, and a waiting consumer sets one timer for the time
     :meth:`next_due` gives. Appends ignore ``capacity_records`` (a feed cannot be held back).
+    The records are turned into the Python lists the bus reads in chunks of :attr:`CHUNK`, as
+    time reaches them (a feed may hold far more records than a run gets to).
 
     Parameters
     ----------
@@ -93,23 +95,44 @@ class ScheduledFeed:
         if len(parts) and (parts.min() < 0 or parts.max() >= topic.n_partitions):
             raise ValueError(f"topic {topic.name}: feed partitions must be in [0, "
                              f"{topic.n_partitions - 1}]")
-        if any(topic.logs) or topic.scheduled is not None:
+        if any(topic.logs) or (register and topic.scheduled is not None):
             raise ValueError(f"topic {topic.name}: a feed must be the topic's only producer")
         self.topic = topic
-        self._times = times.tolist()
-        recs = np.asarray(records, dtype=np.int64)[order]
-        # each partition's whole future log, preloaded; the topic's end offsets advance over it
-        topic.logs = [recs[parts == p].tolist() for p in range(topic.n_partitions)]
-        self._due = [times[parts == p].tolist() for p in range(topic.n_partitions)]
-        self._parts = parts.tolist()  # partition of each record, in time order
+        self._all = (times, np.asarray(records, dtype=np.int64)[order], parts)
+        self._total = len(times)
+        # materialised prefix: times and partitions in time order, and per partition its future
+        # log (preloaded into topic.logs; the topic's end offsets advance over it) and times
+        self._m = 0
+        self._times: list[float] = []
+        self._parts: list[int] = []
+        self._due: list[list[float]] = [[] for _ in range(topic.n_partitions)]
+        topic.logs = [[] for _ in range(topic.n_partitions)]
         self._n = 0  # records appended so far (all partitions)
         self._synced_s = -math.inf
-        self.last_s = self._times[-1] if self._times else -math.inf
+        self.last_s = float(times[-1]) if len(times) else -math.inf
         if register:
             topic.scheduled = self
 
+    CHUNK = 4096
+
     def __len__(self) -> int:
-        return len(self._times)
+        return self._total
+
+    def _grow(self) -> None:
+        """Materialise the next :attr:`CHUNK` records."""
+        m, k = self._m, min(self._total, self._m + self.CHUNK)
+        times, recs, parts = (a[m:k] for a in self._all)
+        self._times += times.tolist()
+        self._parts += parts.tolist()
+        by_part = np.argsort(parts, kind="stable")
+        cuts = np.flatnonzero(np.diff(parts[by_part])) + 1
+        logs = self.topic.logs
+        for idx in np.split(by_part, cuts):
+            if len(idx):
+                p = int(parts[idx[0]])
+                logs[p] += recs[idx].tolist()
+                self._due[p] += times[idx].tolist()
+        self._m = k
 
     @property
     def appended(self) -> int:
@@ -125,6 +148,8 @@ class ScheduledFeed:
         if now <= self._synced_s:
             return
         self._synced_s = now
+        while self._m < self._total and (not self._times or self._times[-1] <= now):
+            self._grow()
         n = self._n
         k = bisect_right(self._times, now, n)
         if k == n:
@@ -143,6 +168,8 @@ class ScheduledFeed:
     def next_due(self, partitions: Sequence[int], count: int) -> float:
         """When ``count`` more records will have appeared on ``partitions`` (inf: never)."""
         due, fed = self._due, self.topic.ends
+        while self._m < self._total and any(len(due[p]) < fed[p] + count for p in partitions):
+            self._grow()
         if count <= 1:
             return min(
                 (due[p][fed[p]] for p in partitions if fed[p] < len(due[p])), default=math.inf

@@ -10,17 +10,18 @@ server is busy and ``queue_limit`` requests already wait (J. Kiefer and J. Wolfo
 theory of queues with many servers", Trans. AMS 78, 1955; S. Asmussen, *Applied Probability and
 Queues*, 2nd ed., 2003, §XII.2).
 
-It is the same queue as the event-driven :class:`sim.pods.Ingress` (FCFS, the longest-idle server
-takes an arriving request, one service draw per accepted request in arrival order), so on the
-same stream both give identical schedules (a test checks it). During the run the schedule is
+It is the same queue as the event-driven :class:`sim.pods.Ingress` (FCFS, the longest-idle
+server takes an arriving request, one service draw per accepted request in arrival order), so on
+the same stream both give identical schedules (a test checks it). During the run the schedule is
 *played*: valid requests are produced to ``transactions`` by a :class:`sim.bus.ScheduledFeed`
 (each record appears on its key's partition at its service end, in end order, as Kafka assigns
 offsets), and :meth:`ScheduledIngress.catch_up` gives the ledger what is due by ``env.now``
 (arrivals, sheds at arrival, dead letters and, when the ingestor is the last stage, completions
 at service end). The bus calls it before any read of the topic and asks
 :meth:`ScheduledIngress.next_due` when a consumer waits, so that one timer wakes the consumer
-exactly when its records appear. Ingest start / end / server are written to the ledger when the
-system is built; :meth:`ScheduledIngress.finalize` clears those of requests still in the
+exactly when its records appear. The schedule is computed when the ingress starts (its cost is
+part of the run, not of building the system); ingest start / end / server are then written to
+the ledger at once, and :meth:`ScheduledIngress.finalize` clears those of requests still in the
 ingress when the run stops.
 
 Time-weighted queue depth and busy servers are exact integrals of the schedule (prefix sums),
@@ -84,7 +85,8 @@ def fcfs_schedule(
     n_servers : int
         Servers (>= 1), all ready at ``ready_s``.
     service : ServiceTime
-        Draws one service time per accepted request, in arrival order.
+        Service times: the k-th accepted request (in arrival order) gets the k-th draw. (Up to
+        ``n`` draws are taken from it at once; unused ones are discarded.)
     ready_s : float
         When the servers become ready (start-up), seconds.
     queue_limit : int or None
@@ -112,7 +114,7 @@ def fcfs_schedule(
     seq = n_servers
     starts: list[float] = []  # start of each accepted request, in arrival order
     waiting_from = 0  # first accepted request (in `starts`) that starts after the arrival
-    draw, replace = service.draw, heapq.heapreplace
+    draws, replace = service.draw_many(n), heapq.heapreplace
     for i, a in enumerate(arrivals):
         free, _, srv = heap[0]
         if free > a:  # every server busy (or not yet ready): the request queues
@@ -124,7 +126,7 @@ def fcfs_schedule(
             s = free
         else:
             s = a
-        e = s + draw(1)
+        e = s + draws[len(starts)]
         replace(heap, (e, seq, srv))
         seq += 1
         starts.append(s)
@@ -189,21 +191,39 @@ class ScheduledIngress:
     ) -> None:
         self.env = env
         self.spec = spec
-        self.ledger = led = ingestor.ledger
+        self.ledger = ingestor.ledger
         self.n_servers = spec.replicas * spec.concurrency
         self.pods = [Pod(f"{self.name}-{i}") for i in range(spec.replicas)]
+        self._rng = rng
+        self._ingestor = ingestor
+        self.schedule: FcfsSchedule | None = None
+        none = np.empty(0)
+        self.depth = _Level(env, none, none)
+        self.busy = _Level(env, none, none)
+        self.ready_consumers = TimeWeighted(env)
+        self.feed: ScheduledFeed | None = None
+        self._arrivals: list[float] = []
+        self._out_s: list[float] = []
+        self._n_arrived = self._n_out = 0
+        self._synced_s = -math.inf
+        self.last_event_s = 0.0
+        if ingestor.topic_out is not None:
+            ingestor.topic_out.scheduled = self
+
+    def _plan(self) -> None:
+        """Compute the schedule and what it implies (at start: the simulation's own work)."""
+        env, spec, led, ingestor = self.env, self.spec, self.ledger, self._ingestor
         arrival_s = np.asarray(ingestor.table.arrival_s, dtype=np.float64)
         self.schedule = sched = fcfs_schedule(
             arrival_s,
             self.n_servers,
-            ServiceTime(spec.service, rng),
+            ServiceTime(spec.service, self._rng),
             ready_s=spec.startup_s,
             queue_limit=spec.queue_limit,
         )
         acc = np.flatnonzero(sched.accepted)
         self.depth = _Level(env, arrival_s[acc], sched.start_s[acc])
         self.busy = _Level(env, sched.start_s[acc], sched.end_s[acc])
-        self.ready_consumers = TimeWeighted(env)
         led.start_ingest[acc] = sched.start_s[acc]
         led.end_ingest[acc] = sched.end_s[acc]
         names = [
@@ -230,18 +250,12 @@ class ScheduledIngress:
         )
         self._out_code = codes[order]
         self._reasons = errors
-        self._n_out = 0
-        self._stage = Stage.INGESTOR
-        self.feed = None
         if topic is not None:
             self.feed = ScheduledFeed(
                 topic, sched.end_s[good], good, topic.partition_of(ingestor.keys[good]),
                 register=False,
             )
-            topic.scheduled = self
         self._arrivals = arrival_s.tolist()
-        self._n_arrived = 0
-        self._synced_s = -math.inf
         self.last_event_s = max(
             self._arrivals[-1] if self._arrivals else 0.0,
             self._out_s[-1] if self._out_s else 0.0,
@@ -249,7 +263,12 @@ class ScheduledIngress:
         )
 
     def start(self) -> None:
-        """Servers become ready after ``startup_s``; a timer plays the schedule's last event."""
+        """Compute the schedule; servers become ready after ``startup_s``; a timer plays the
+        schedule's last event."""
+        if self.schedule is not None:
+            raise RuntimeError("ScheduledIngress already started")
+        self._plan()
+        self._synced_s = -math.inf
         env = self.env
         if self.spec.startup_s > 0:
             env.timeout(self.spec.startup_s).callbacks.append(lambda _ev: self._ready())
@@ -289,7 +308,7 @@ class ScheduledIngress:
             self.feed.catch_up(now)
 
     def _finish(self, rows: np.ndarray, codes: np.ndarray) -> None:
-        led, stage = self.ledger, self._stage
+        led, stage = self.ledger, Stage.INGESTOR
         for code in np.unique(codes).tolist():
             these = rows[codes == code]
             if code == Outcome.DEAD_LETTERED:

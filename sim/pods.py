@@ -76,6 +76,21 @@ class ServiceTime:
             self._factors = [math.exp(mu + s * x) for x in z]
         self._next = 0
 
+    def draw_many(self, count: int, n: int = 1) -> list[float]:
+        """``count`` service times of polls of ``n`` records: the values (and the stream state
+        afterwards) of ``count`` successive :meth:`draw` calls, without a call each."""
+        m = self._fixed + self._per * n
+        if self.spec.distribution == "deterministic":
+            return [m] * count
+        factors: list[float] = []
+        while len(factors) < count:
+            if self._next == len(self._factors):
+                self._refill()
+            take = min(count - len(factors), len(self._factors) - self._next)
+            factors += self._factors[self._next : self._next + take]
+            self._next += take
+        return [m * f for f in factors]
+
     def draw(self, n: int = 1) -> float:
         """One random service time of a poll of ``n`` records (seconds)."""
         m = self._fixed + self._per * n

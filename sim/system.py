@@ -179,9 +179,6 @@ def _wire_consumers(s: System, last: Stage) -> None:
         delay_s,
     )
     handlers["label_feed"] = LabelHandler(s.labels, store)
-    if s.topics["labels"].capacity_records is None:
-        interval_s = sc.labels.publish_interval_s
-        s.labels.feed(s.topics["labels"], table.live_start_s, sc.workload.speedup, interval_s)
     topic_in = {
         "feature_enricher": "transactions",
         "fraud_detector": "features-ready",
@@ -262,17 +259,13 @@ def start(s: System) -> simpy.Event:
     s.ingress.start()
     for dep in s.deployments.values():
         dep.start()
-    if s.labels is not None and s.topics["labels"].scheduled is None:
-        env.process(  # bounded labels topic: a publisher that can be held back
-            label_publisher(
-                env,
-                s.labels,
-                s.topics["labels"],
-                s.table.live_start_s,
-                sc.workload.speedup,
-                sc.labels.publish_interval_s,
-            )
-        )
+    if s.labels is not None:
+        args = (s.topics["labels"], s.table.live_start_s, sc.workload.speedup,
+                sc.labels.publish_interval_s)
+        if s.topics["labels"].capacity_records is None:
+            s.labels.feed(*args)  # nothing can hold it back: a precomputed feed
+        else:  # bounded labels topic: a publisher process that can be held back
+            env.process(label_publisher(env, s.labels, *args))
     if isinstance(s.ingress, Ingress):
         _feed_arrivals(env, s)
     if s.ledger.settled():  # empty workload

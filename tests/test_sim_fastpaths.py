@@ -37,6 +37,15 @@ def test_block_drawn_service_times_equal_scalar_draws(kind):
     assert got == want
 
 
+@pytest.mark.parametrize("kind", ["exponential", "lognormal", "deterministic"])
+def test_draw_many_equals_successive_draws(kind):
+    spec = ServiceTimeSpec(distribution=kind, fixed_s=0.01, per_record_s=0.134, cv=0.3)
+    a, b = (ServiceTime(spec, np.random.default_rng(3)) for _ in range(2))
+    for count, n in [(5, 1), (2000, 3), (0, 1), (1030, 1), (7, 2)]:  # crosses block refills
+        assert a.draw_many(count, n) == [b.draw(n) for _ in range(count)]
+    assert a.draw(1) == b.draw(1)  # same stream state afterwards
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(

@@ -170,9 +170,11 @@ def _two_stage(**over) -> Scenario:
     return sc
 
 
-@pytest.mark.parametrize("cap_s", [None, 8.0])
-def test_scheduled_and_event_driven_ingress_give_the_same_run(cap_s):
-    """A bounded topic that never fills forces the event-driven ingress; the frames agree."""
+@pytest.mark.parametrize("cap_s, chunk", [(None, 4096), (8.0, 4096), (None, 7)])
+def test_scheduled_and_event_driven_ingress_give_the_same_run(cap_s, chunk, monkeypatch):
+    """A bounded topic that never fills forces the event-driven ingress; the frames agree
+    (also when the feed materialises its records in small chunks)."""
+    monkeypatch.setattr(ScheduledFeed, "CHUNK", chunk)
     sc = _two_stage() if cap_s is None else _two_stage(max_duration_s=cap_s)
     fast = run(sc, progress=False)
     slow = run(with_changes(sc, "topics.transactions.capacity_records", 10**8), progress=False)
@@ -181,7 +183,9 @@ def test_scheduled_and_event_driven_ingress_give_the_same_run(cap_s):
     pd.testing.assert_frame_equal(fast.spans, slow.spans)
 
 
-def test_label_feed_publishes_at_the_label_publisher_ticks():
+@pytest.mark.parametrize("chunk", [4096, 5])
+def test_label_feed_publishes_at_the_label_publisher_ticks(chunk, monkeypatch):
+    monkeypatch.setattr(ScheduledFeed, "CHUNK", chunk)
     rng = np.random.default_rng(5)
     n, live_start, speedup, interval = 300, 1_000_000.0, 80.0, 0.7
     event_s = live_start - 7 * 86400 + rng.uniform(-100.0, 3_000.0, n).round()
@@ -219,7 +223,9 @@ def test_label_feed_publishes_at_the_label_publisher_ticks():
     assert sum(seen_feed[-1]) > 100  # most labels came due within the horizon
 
 
-def test_scheduled_feed_appends_on_time_and_wakes_a_waiting_consumer():
+@pytest.mark.parametrize("chunk", [4096, 1])
+def test_scheduled_feed_appends_on_time_and_wakes_a_waiting_consumer(chunk, monkeypatch):
+    monkeypatch.setattr(ScheduledFeed, "CHUNK", chunk)
     env = simpy.Environment()
     topic = Topic(env, "t", 2)
     feed = ScheduledFeed(topic, np.array([3.0, 1.0, 2.0, 2.0]), np.array([10, 11, 12, 13]),
