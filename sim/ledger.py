@@ -89,9 +89,9 @@ class Ledger:
             self.pod_names.append(name)
         return pid
 
-    def fresh(self, stage: Stage, records: list[int]) -> np.ndarray:
+    def fresh(self, stage: Stage, records: list[int]) -> list[int]:
         """Rows of ``records`` not yet served by ``stage`` and not settled (idempotent consumer
-        by transaction id), distinct and sorted (``np.unique``'s result), as an int64 array.
+        by transaction id), distinct and sorted (``np.unique``'s result).
 
         A record re-produced after a crash can sit twice in one poll, or arrive after its row
         was served or settled; those duplicates are counted in :attr:`duplicates`.
@@ -102,7 +102,7 @@ class Ledger:
             self.duplicates += len(records) - len(keep)
         if len(keep) > 1:
             keep = sorted(set(keep))
-        return np.array(keep, dtype=np.int64)
+        return keep
 
     def served(
         self, stage: Stage, rows: np.ndarray, start_s: float, end_s: float, pod: str

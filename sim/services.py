@@ -73,13 +73,14 @@ class _Stage:
             None if self.topic_out is None else self.topic_out.partition_of(table.customer_id)
         )
 
-    def compute(self, rows: np.ndarray) -> None:
-        """The stage's real work on fresh rows."""
+    def compute(self, rows: np.ndarray, row_list: list[int]) -> None:
+        """The stage's real work on fresh rows (the same rows as an array and as a list)."""
 
     def begin(self, records: list[int], pod: str) -> np.ndarray:
-        rows = self.ledger.fresh(self.stage, records)
-        if len(rows):
-            self.compute(rows)
+        row_list = self.ledger.fresh(self.stage, records)
+        rows = np.array(row_list, dtype=np.int64)
+        if row_list:
+            self.compute(rows, row_list)
         return rows
 
     def finish(
@@ -141,6 +142,16 @@ class IngestorService:
         self.ledger.finish(np.array([row]), Outcome.SHED, Stage.INGESTOR, reason)
 
 
+def _interned(ids: np.ndarray) -> list[int]:
+    """``ids.tolist()`` with one int object per distinct id, when the ids are dense enough
+    (0 <= id <= 4 × n + 10^6) for a pool of ``max + 1`` ints; else plain ``tolist``."""
+    values = ids.tolist()
+    if not values or min(values) < 0 or max(values) > 4 * len(values) + 1_000_000:
+        return values
+    pool = list(range(max(values) + 1))
+    return [pool[v] for v in values]
+
+
 class EnricherHandler(_Stage):
     """feature-enricher: the online feature store, shared by all enricher pods."""
 
@@ -152,30 +163,33 @@ class EnricherHandler(_Stage):
         super().__init__(table, ledger, topic_in, topic_out)
         self.store = store
         self.features = np.full((len(table), 15), np.nan)
-        self.enriched = np.zeros(len(table), dtype=bool)
-        self.event_s = np.floor(table.event_time_s).astype(np.int64)  # the store wants int seconds
-        # customer, terminal, event second per row, shape (3, n): one gather per micro-batch
-        self._keys = np.stack(
-            [table.customer_id.astype(np.int64), table.terminal_id.astype(np.int64), self.event_s]
+        self.enriched = bytearray(len(table))  # 1 = the store has seen the row
+        # the store's arguments per row as Python lists (customer, terminal, event second,
+        # amount), read per record without a NumPy call; ids share one int object per key
+        event_s = np.floor(table.event_time_s).astype(np.int64)  # the store wants int seconds
+        self._args = (
+            _interned(table.customer_id),
+            _interned(table.terminal_id),
+            event_s.tolist(),
+            table.amount.tolist(),
         )
 
-    def compute(self, rows: np.ndarray) -> None:
-        done = self.enriched[rows]
-        if np.count_nonzero(done):  # the store was already updated for redelivered rows
-            rows = rows[~done]
-            if len(rows) == 0:
-                return
+    def compute(self, rows: np.ndarray, row_list: list[int]) -> None:
+        enriched = self.enriched
+        todo = [r for r in row_list if not enriched[r]]  # redelivered rows were already seen
+        if not todo:
+            return
+        if len(todo) != len(row_list):
+            rows = np.array(todo, dtype=np.int64)
         update = self.store.update
-        customer, terminal, event_s = self._keys[:, rows].tolist()
+        customer, terminal, event_s, amount = self._args
         flat: list[float] = []
-        for c, term, ts, amt in zip(
-            customer, terminal, event_s, self.table.amount[rows].tolist(), strict=True
-        ):
-            flat += update(c, term, ts, amt)
+        for r in todo:
+            flat += update(customer[r], terminal[r], event_s[r], amount[r])
+            enriched[r] = 1
         # one write per batch (rows are distinct: Ledger.fresh)
-        n = len(rows)
+        n = len(todo)
         self.features[rows] = np.fromiter(flat, np.float64, len(flat)).reshape(n, len(flat) // n)
-        self.enriched[rows] = True
 
 
 class DetectorHandler(_Stage):
@@ -200,7 +214,7 @@ class DetectorHandler(_Stage):
         # the fitted model's own parameters, without sklearn's per-call checks (sim.scoring)
         self.score = compile_scorer(model)
 
-    def compute(self, rows: np.ndarray) -> None:
+    def compute(self, rows: np.ndarray, row_list: list[int]) -> None:
         self.ledger.score[rows] = self.score(self.features[rows])
         self.ledger.model_version[rows] = self.version
 
@@ -217,7 +231,7 @@ class AlertHandler(_Stage):
         self.policy = policy
         self.day = (table.event_time_s // 86400).astype(np.int64)
 
-    def compute(self, rows: np.ndarray) -> None:
+    def compute(self, rows: np.ndarray, row_list: list[int]) -> None:
         led, decide = self.ledger, self.policy.decide
         alerted = [
             decide(d, c, s)

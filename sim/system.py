@@ -285,7 +285,7 @@ def _release_transient_state(s: System) -> None:
     for topic in s.topics.values():
         topic.logs = [[] for _ in topic.logs]
     for dep in s.deployments.values():
-        for attr in ("features", "_keys"):
+        for attr in ("features", "_args"):
             if hasattr(dep.handler, attr):
                 setattr(dep.handler, attr, None)
 
