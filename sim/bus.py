@@ -257,13 +257,13 @@ class Topic:
                     keep.append((ev, ready))
             self._waiters[partition] = keep
 
-    def append_many(self, records: np.ndarray, partitions: np.ndarray) -> None:
+    def append_many(self, records: Sequence[int], partitions: Sequence[int]) -> None:
         """Append each record to its partition, in order, ignoring capacity; then wake the
         consumers waiting on the partitions touched."""
         if self.scheduled is not None:
             raise RuntimeError(f"topic {self.name} is fed by a schedule; nothing else appends")
         logs, touched = self.logs, set()
-        for r, p in zip(records.tolist(), partitions.tolist(), strict=True):
+        for r, p in zip(records, partitions, strict=True):
             logs[p].append(r)
             touched.add(p)
         for p in touched:
@@ -299,7 +299,7 @@ class Topic:
         """
         parts = self.partition_of(keys)
         if self.capacity_records is None and len(records) <= 64:  # small batch: plain lists
-            self.append_many(records, parts)
+            self.append_many(records.tolist(), parts.tolist())
             return
         if self.n_partitions == 1:
             groups: list[tuple[int, list[int]]] = [(0, records.tolist())]

@@ -3,7 +3,9 @@
 Row ``i`` is transaction ``i`` of the workload (the message on the bus is just ``i``). For each
 stage the ledger keeps the processing times (seconds, NaN = not reached) at which the stage
 started and finished serving the row; plus score, model version, alert flag and the outcome
-with its reason. Spans are appended per poll as arrays and turned into a frame once at the end.
+with its reason. Spans are appended per poll (row lists) and turned into a frame once at the end;
+the per-row times of consumer stages before the last are written from them by
+:meth:`Ledger.close` (called by the end-of-run frames), so a poll costs no array writes.
 It also enforces conservation: every transaction that arrived is completed, in flight (at a
 known stage), shed, dead-lettered or lost.
 """
@@ -74,7 +76,8 @@ class Ledger:
         self._settled_np = _byte_view(self._settled)
         self.counts = dict.fromkeys(Outcome, 0)
         self.completed_order: list[np.ndarray] = []
-        self._spans: list[tuple[int, int, np.ndarray, float, float]] = []
+        self._spans: list[tuple[int, int, list[int], float, float]] = []
+        self._closed = 0  # spans already written to start / end (close)
         self.pod_names: list[str] = []
         self._pod_ids: dict[str, int] = {}
         self.duplicates = 0
@@ -105,15 +108,35 @@ class Ledger:
         return keep
 
     def served(
-        self, stage: Stage, rows: np.ndarray, start_s: float, end_s: float, pod: str
+        self, stage: Stage, rows: list[int], start_s: float, end_s: float, pod: str
     ) -> None:
-        """Record that ``pod`` served ``rows`` at ``stage`` from ``start_s`` to ``end_s``."""
-        self.start[stage][rows] = start_s
-        self.end[stage][rows] = end_s
-        self._served_np[stage][rows] = 1
+        """Record that ``pod`` served ``rows`` at ``stage`` from ``start_s`` to ``end_s``.
+
+        The span is kept; the per-row ``start`` / ``end`` columns of stages before the last are
+        written from the spans by :meth:`close` (the last stage's at once: completion).
+        """
+        flags = self._served[stage]
+        for r in rows:
+            flags[r] = 1
         self._spans.append((int(stage), self.pod_id(pod), rows, start_s, end_s))
         if stage == self.last_stage:
-            self.finish(rows, Outcome.COMPLETED, stage, None)
+            done = np.array(rows, dtype=np.int64)
+            self.start[stage][done] = start_s
+            self.end[stage][done] = end_s
+            self.finish(done, Outcome.COMPLETED, stage, None)
+
+    def close(self) -> None:
+        """Write the ``start`` / ``end`` columns of the stages before the last from the spans
+        (idempotent; call before reading them, as the end-of-run frames do)."""
+        chunks = [c for c in self._spans[self._closed :] if c[0] != self.last_stage]
+        self._closed = len(self._spans)
+        if not chunks:
+            return
+        sizes = np.array([len(c[2]) for c in chunks])
+        rows = np.fromiter((r for c in chunks for r in c[2]), np.int64, int(sizes.sum()))
+        stage = np.repeat([c[0] for c in chunks], sizes)
+        self.start[stage, rows] = np.repeat([c[3] for c in chunks], sizes)
+        self.end[stage, rows] = np.repeat([c[4] for c in chunks], sizes)
 
     def finish(self, rows: np.ndarray, outcome: Outcome, stage: Stage, reason: str | None) -> None:
         """Give ``rows`` their final outcome at ``stage`` (only rows still pending)."""
@@ -142,6 +165,7 @@ class Ledger:
 
         ``ingress_queue`` / ``transaction_ingestor`` / topic name before a stage / stage name.
         """
+        self.close()
         where = np.full(self.n, None, dtype=object)
         pend = np.flatnonzero(
             (self.outcome == Outcome.PENDING) & (np.arange(self.n) < self.arrived)
@@ -201,6 +225,7 @@ class Ledger:
         keep the peak memory low (compact dtypes, intermediates freed as it goes); the span
         chunks are released afterwards.
         """
+        self.close()
         ing = np.flatnonzero(~np.isnan(self.end[Stage.INGESTOR, : self.arrived]))
         chunks = [c for c in self._spans if c[0] != Stage.INGESTOR]
         total = len(ing) + sum(len(c[2]) for c in chunks)
@@ -216,7 +241,7 @@ class Ledger:
             trace[k:j], stage[k:j], pod[k:j] = rows, st, pod_id
             start[k:j], end[k:j] = t0, t1
             k = j
-        self._spans = []
+        self._spans, self._closed = [], 0
         part = (np.asarray(keys, dtype=np.int64)[trace]
                 % np.asarray(n_partitions, dtype=np.int64)[stage]).astype(np.int32)
         order = np.lexsort((start, stage, trace))

@@ -109,16 +109,16 @@ class Handler(Protocol):
 
     ``begin(records, pod)`` runs when the poll starts with the polled records (a list of
     row indices): de-duplicates by transaction id, does the stage's computation and returns
-    the rows to pass on (an int64 array). ``finish(rows, start_s, pod, fetched)`` runs after
+    the rows to pass on (a list). ``finish(rows, start_s, pod, fetched)`` runs after
     the delay: records times and produces downstream; it returns None when done, or a SimPy
     sub-process to ``yield from`` when the produce may block (bounded topic).
     ``drop(records, reason)`` accounts for records lost in a crash (at-most-once).
     """
 
-    def begin(self, records: list[int], pod: str) -> np.ndarray: ...
+    def begin(self, records: list[int], pod: str) -> list[int]: ...
 
     def finish(
-        self, rows: np.ndarray, start_s: float, pod: str, fetched: Fetched
+        self, rows: list[int], start_s: float, pod: str, fetched: Fetched
     ) -> ProcessGenerator | None: ...
 
     def drop(self, records: list[int], reason: str) -> None: ...

@@ -68,39 +68,42 @@ class _Stage:
         self.ledger = ledger
         self.topic_in = topic_in
         self.topic_out = topic_out if ledger.last_stage > self.stage else None
-        # partition of each row in the output topic (keyed by card), looked up per batch
+        # partition of each row in the output topic (keyed by card), looked up per record
         self._out_partition = (
-            None if self.topic_out is None else self.topic_out.partition_of(table.customer_id)
+            None
+            if self.topic_out is None
+            else self.topic_out.partition_of(table.customer_id).tolist()
         )
 
     def compute(self, rows: np.ndarray, row_list: list[int]) -> None:
         """The stage's real work on fresh rows (the same rows as an array and as a list)."""
 
-    def begin(self, records: list[int], pod: str) -> np.ndarray:
-        row_list = self.ledger.fresh(self.stage, records)
-        rows = np.array(row_list, dtype=np.int64)
-        if row_list:
-            self.compute(rows, row_list)
+    def begin(self, records: list[int], pod: str) -> list[int]:
+        rows = self.ledger.fresh(self.stage, records)
+        if rows:
+            self.compute(np.array(rows, dtype=np.int64), rows)
         return rows
 
     def finish(
-        self, rows: np.ndarray, start_s: float, pod: str, fetched: Fetched
+        self, rows: list[int], start_s: float, pod: str, fetched: Fetched
     ) -> ProcessGenerator | None:
         """Produce ``rows`` downstream and record them served; a sub-process to ``yield from``
         when the output topic is bounded (the produce may block), else done at once (None)."""
-        if len(rows) == 0:
+        if not rows:
             return None
         topic = self.topic_out
         if topic is not None and topic.capacity_records is not None:
             return self._finish_blocking(rows, start_s, pod)
         if topic is not None:
-            topic.append_many(rows, self._out_partition[rows])
+            part = self._out_partition
+            topic.append_many(rows, [part[r] for r in rows])
         self.ledger.served(self.stage, rows, start_s, self.topic_in.env.now, pod)
         return None
 
-    def _finish_blocking(self, rows: np.ndarray, start_s: float, pod: str) -> ProcessGenerator:
+    def _finish_blocking(self, rows: list[int], start_s: float, pod: str) -> ProcessGenerator:
         end_s = self.topic_in.env.now  # service end; the full downstream topic may block below
-        yield from self.topic_out.produce(rows, self.table.customer_id[rows])
+        recs = np.array(rows, dtype=np.int64)
+        yield from self.topic_out.produce(recs, self.table.customer_id[recs])
         # recorded only once every row is downstream: a crash while blocked leaves the rows
         # unserved, so their redelivery produces them again (duplicates are dropped there)
         self.ledger.served(self.stage, rows, start_s, end_s, pod)
@@ -312,18 +315,17 @@ class LabelHandler:
         self.store = store
         self.applied = bytearray(len(labels))  # 1 = already given to the store
 
-    def begin(self, records: list[int], pod: str) -> np.ndarray:
+    def begin(self, records: list[int], pod: str) -> list[int]:
         applied = self.applied
         fresh = [r for r in records if not applied[r]]  # a rewind re-delivers applied labels
         for r in fresh:
             applied[r] = 1
-        rows = np.array(fresh, dtype=np.int64)
-        if len(fresh):
-            self.store.add_labels(*self.labels.columns[:, rows].tolist())
-        return rows
+        if fresh:
+            self.store.add_labels(*self.labels.columns[:, fresh].tolist())
+        return fresh
 
     def finish(
-        self, rows: np.ndarray, start_s: float, pod: str, fetched: Fetched
+        self, rows: list[int], start_s: float, pod: str, fetched: Fetched
     ) -> ProcessGenerator | None:
         return None
 

@@ -23,10 +23,10 @@ class RecordingHandler:
 
     def begin(self, records, pod):
         self.begun.append((self.env.now, list(records), pod))
-        return np.array(records, dtype=np.int64)
+        return list(records)
 
     def finish(self, rows, start_s, pod, fetched):
-        self.finished.extend(rows.tolist())
+        self.finished.extend(rows)
         return
         yield
 
