@@ -91,6 +91,9 @@ class Monitor:
         self._last_depth = 0.0
         self._done_chunks = 0
         self._last_arrived = 0
+        # label strings, built once
+        self._lag_labels = [f"topic={g.topic.name},group={g.name}" for g in groups]
+        self._dep_labels = {name: f"deployment={name}" for name in deployments}
 
     def run(self, interval_s: float) -> Generator[simpy.Event, Any, Any]:
         """The sampling process."""
@@ -106,21 +109,14 @@ class Monitor:
             return
         self.ingress.catch_up()
         add = self.rows.append
-        for g in self.groups:
-            add(
-                (
-                    now,
-                    "kafka_consumergroup_lag",
-                    f"topic={g.topic.name},group={g.name}",
-                    float(g.lag()),
-                )
-            )
+        for g, lab in zip(self.groups, self._lag_labels, strict=True):
+            add((now, "kafka_consumergroup_lag", lab, float(g.lag())))
         add((now, "tinybots_ingress_queue_depth", "", float(self.ingress.depth.level)))
         depth = self.ingress.depth.integral()
         add((now, "tinybots_ingress_queue_depth_mean", "", (depth - self._last_depth) / dt))
         self._last_depth = depth
         for name, dep in self.deployments.items():
-            lab = f"deployment={name}"
+            lab = self._dep_labels[name]
             add((now, "kube_deployment_status_replicas_ready", lab, float(dep.pods_ready())))
             busy, ready = dep.busy.integral(), dep.ready_consumers.integral()
             d_ready = ready - self._last_ready[name]
