@@ -12,6 +12,7 @@ known stage), shed, dead-lettered or lost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -215,6 +216,22 @@ class Ledger:
             )
         return out
 
+    def _pod_categories(self, pod: np.ndarray, stage: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Pods that served a span, in pipeline order (stage, then name with numbers compared
+        as numbers), and the span codes remapped to them: the same categories however and
+        whenever the pods were first seen."""
+        used = np.unique(pod)
+        first_stage = {int(p): int(stage[pod == p].min()) for p in used}
+
+        def key(p: int) -> tuple[int, list[object]]:
+            parts = re.split(r"(\d+)", self.pod_names[p])
+            return first_stage[p], [int(x) if x.isdigit() else x for x in parts]
+
+        order = sorted(used.tolist(), key=key)
+        remap = np.zeros(len(self.pod_names) or 1, dtype=np.int32)
+        remap[order] = np.arange(len(order), dtype=np.int32)
+        return remap[pod], [self.pod_names[p] for p in order]
+
     def spans_frame(self, keys: np.ndarray, n_partitions: Sequence[int]) -> pd.DataFrame:
         """One row per hop (see ``Results.spans``), built from column arrays in one go.
 
@@ -254,12 +271,13 @@ class Ledger:
         wait = start - enq
         del enq
         names = [STAGES[s] for s in Stage]
+        pod_codes, pod_names = self._pod_categories(pod, stage)
         return pd.DataFrame(
             {
                 "trace_id": trace,
                 "span_id": trace * 4 + stage,
                 "service": pd.Categorical.from_codes(stage, categories=names),
-                "pod": pd.Categorical.from_codes(pod, categories=self.pod_names or ["-"]),
+                "pod": pd.Categorical.from_codes(pod_codes, categories=pod_names or ["-"]),
                 "partition": part,
                 "queue_wait_s": wait,
                 "service_s": end - start,

@@ -221,7 +221,9 @@ class Deployment:
 
         On a topic fed by a scheduled producer (``Topic.scheduled``) the moment is known in
         advance: one timer, set for the earlier of "first record + ``fetch_max_wait_s``" and
-        "``fetch_min_records`` available". Otherwise the consumer is woken by appends.
+        "``fetch_min_records`` available". Otherwise the consumer is woken by appends. Either
+        way a rebalance wakes it: it returns (the consumer loop waits out the pause and lingers
+        again on its new assignment), or, without a pause, goes on waiting on the new one.
         """
         group, env, spec = self.group, self.env, self.spec
         if not member.partitions:
@@ -230,24 +232,54 @@ class Deployment:
         if have >= spec.fetch_min_records:
             return
         sched = group.topic.scheduled
-        if sched is not None:
-            first = env.now if have else sched.next_due(member.partitions, 1)
-            if first != math.inf:
-                full = sched.next_due(member.partitions, spec.fetch_min_records - have)
-                until = min(first + spec.fetch_max_wait_s, full)
-                if until > env.now:
-                    yield env.timeout(until - env.now)
-                sched.catch_up(until)
-                return
+        if sched is not None and (have or sched.next_due(member.partitions, 1) != math.inf):
+            yield from self._linger_scheduled(member, sched, have)
+            return
         if have == 0:  # nothing at all: wait for the first record
             yield group.wait_for_records(member)
+            if group.available(member) == 0:  # woken by a rebalance: start again
+                return
         timer = env.timeout(spec.fetch_max_wait_s)
         while not timer.processed and group.available(member) < spec.fetch_min_records:
-            # woken by the append that makes fetch_min_records available, or by the timer
+            # woken by the append that makes fetch_min_records available, by the timer, or by
+            # a rebalance
             ev = group.wait_for_records(member, spec.fetch_min_records)
             if timer.callbacks is not None:
                 timer.callbacks.append(lambda _t, ev=ev: None if ev.triggered else ev.succeed())
             yield ev
+            if env.now < group.paused_until or not member.partitions:
+                return
+
+    def _linger_scheduled(self, member: Member, sched: Any, have: int) -> ProcessGenerator:
+        """:meth:`_linger_for_records` on a scheduled topic: timers instead of appends."""
+        group, env, spec = self.group, self.env, self.spec
+        first = env.now if have else sched.next_due(member.partitions, 1)
+        while True:
+            full = sched.next_due(member.partitions, spec.fetch_min_records - have)
+            until = min(first + spec.fetch_max_wait_s, full)
+            if until <= env.now:
+                sched.catch_up(until)
+                return
+            woken = env.event()  # by the timer, or by a rebalance (ConsumerGroup._rebalance)
+            member.waiting = woken
+
+            def ring(_t: simpy.Event, until: float = until, woken: simpy.Event = woken) -> None:
+                sched.catch_up(until)
+                if not woken.triggered:
+                    woken.succeed("timer")
+
+            env.timeout(until - env.now).callbacks.append(ring)
+            if (yield woken) == "timer":  # (a rebalance succeeds it with None)
+                return
+            if env.now < group.paused_until or not member.partitions:
+                return
+            have = group.available(member)
+            if have >= spec.fetch_min_records:
+                return
+            if first > env.now:  # still before the first record: of the new assignment
+                first = env.now if have else sched.next_due(member.partitions, 1)
+                if first == math.inf:
+                    return
 
     def _consume(self, pod: Pod, member: Member) -> ProcessGenerator:
         env, group, handler = self.env, self.group, self.handler

@@ -256,3 +256,63 @@ def test_scheduled_feed_appends_on_time_and_wakes_a_waiting_consumer(chunk, monk
         topic.append(0, [99])
     with pytest.raises(ValueError, match="only producer"):
         ScheduledFeed(topic, np.array([1.0]), np.array([1]), np.array([0]))
+
+
+def _lingering_enricher(crash_at_s: float, rate_per_s: float, duration_s: float) -> Scenario:
+    """Two enricher pods lingering for 3 records (at most 2 s), one crashing for good."""
+    return Scenario.from_dict(
+        {
+            "seed": 2,
+            "last_stage": "feature_enricher",
+            "workload": {
+                "kind": "poisson",
+                "content": "synthetic",
+                "rate_per_s": rate_per_s,
+                "live_duration_s": duration_s,
+                "bank": {"n_customers": 2, "n_terminals": 10},
+            },
+            "deployments": {
+                "transaction_ingestor": {
+                    "replicas": 3,
+                    "service": {"distribution": "deterministic", "per_record_s": 0.01},
+                },
+                "feature_enricher": {
+                    "replicas": 2,
+                    "max_poll_records": 100,
+                    "fetch_min_records": 3,
+                    "fetch_max_wait_s": 2.0,
+                    "service": {"distribution": "deterministic", "per_record_s": 0.01},
+                },
+            },
+            "topics": {"transactions": {"partitions": 2}, "rebalance_pause_s": 0.0},
+            "faults": [
+                {"deployment": "feature_enricher", "at_s": crash_at_s, "pod": 1, "restart_s": 1e3}
+            ],
+            "max_duration_s": 1000.0,
+        }
+    )
+
+
+def test_a_rebalance_wakes_a_lingering_consumer_on_a_scheduled_topic():
+    """The survivor of a crash takes over a partition while lingering: it must not sleep on a
+    timer planned for its old assignment (regression: records waited 13.5 s, not <= 2 s)."""
+    sc = _lingering_enricher(10.0, 0.5, 40.0)
+    fast = run(sc, progress=False)
+    slow = run(with_changes(sc, "topics.transactions.capacity_records", 10**8), progress=False)
+    tx = fast.transactions
+    wait = tx.enrich_start_s - tx.ingest_end_s
+    assert wait.max() <= 2.0 + 1e-9
+    pd.testing.assert_frame_equal(fast.transactions, slow.transactions)
+    pd.testing.assert_frame_equal(fast.spans, slow.spans)
+
+
+def test_span_pod_categories_are_the_pods_that_served_in_pipeline_order():
+    """Unused ingestor servers are not categories; the order does not depend on the path."""
+    sc = _lingering_enricher(100.0, 1.0, 1.5)  # 1-2 requests over 3 ingestor servers
+    fast = run(sc, progress=False).spans
+    slow = run(with_changes(sc, "topics.transactions.capacity_records", 10**8), progress=False)
+    pd.testing.assert_frame_equal(fast, slow.spans)
+    cats = list(fast.pod.cat.categories)
+    assert set(cats) == set(fast.pod.astype(str))
+    stages = [0 if c.startswith("transaction_ingestor") else 1 for c in cats]
+    assert stages == sorted(stages)
