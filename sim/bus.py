@@ -134,11 +134,6 @@ class ScheduledFeed:
                 self._due[p] += times[idx].tolist()
         self._m = k
 
-    @property
-    def appended(self) -> int:
-        """Records appended so far."""
-        return self._n
-
     def catch_up(self, until_s: float | None = None) -> None:
         """Append every record due by ``max(now, until_s)`` (a timer set for ``t`` passes
         ``until_s=t``: ``now + (t - now)`` may round to just below ``t``)."""

@@ -69,10 +69,9 @@ class Ledger:
         self.outcome = np.zeros(n, dtype=np.int8)
         self.outcome_stage = np.full(n, -1, dtype=np.int8)
         self.reason = np.full(n, None, dtype=object)
-        # byte flags (bytearray for fast scalar reads in Python, a NumPy view for slice writes):
-        # served by each stage, and settled (outcome no longer pending)
+        # byte flags (bytearray for fast scalar reads and writes in Python; settled also has a
+        # NumPy view for slice writes): served by each stage, and settled (outcome not pending)
         self._served = [bytearray(n) for _ in Stage]
-        self._served_np = [_byte_view(b) for b in self._served]
         self._settled = bytearray(n)
         self._settled_np = _byte_view(self._settled)
         self.counts = dict.fromkeys(Outcome, 0)
