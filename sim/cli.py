@@ -4,7 +4,8 @@ The console script lives here, in ``sim``, because ``tinybots`` (the brains) mus
 ``sim`` (the world). ``tinybots.cli`` contributes the data and model sub-commands
 (``generate``, ``baseline``); this module adds the simulation ones (``run``) and owns ``main``.
 
-Exit codes: 0 success, 2 bad input (one-line message on stderr), 1 unexpected failure.
+Exit codes: 0 success, 2 bad input (one-line message on stderr), 130 interrupted (Ctrl-C),
+1 unexpected failure.
 """
 
 from __future__ import annotations
@@ -13,14 +14,22 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from tinybots import cli as tinybots_cli
 from tinybots.errors import describe_validation_error
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (``prog: error: message``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the full ``tinybots`` argument parser (all sub-commands)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tinybots",
         description="Simulate an event-driven fraud-detection system "
                     "with the real model in the loop.",
@@ -40,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print(f"\ntinybots {args.command}: interrupted", file=sys.stderr)
+        return 130
     except ValueError as exc:  # InputError, pydantic.ValidationError and friends
         print(f"tinybots {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2

@@ -12,13 +12,14 @@ output folder untouched.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from sim.results import Results, check_results_folder
 from sim.scenario import Scenario, load_preset, preset_names
 
-__all__ = ["add_subcommands", "check_out_folder", "scenario_from_args", "write_run"]
+__all__ = ["add_subcommands", "check_out_folder", "default_out", "scenario_from_args", "write_run"]
 
 _SHOWN = (
     ("generated", "{:d}"),
@@ -68,7 +69,11 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, help="root random seed (default: the scenario's)")
     p.add_argument(
-        "--out", type=Path, default=Path("runs/default"), help="results folder (runs/default)"
+        "--out",
+        type=Path,
+        default=None,
+        help="results folder (default: runs/<scenario name>, e.g. runs/default); existing "
+        "results there are replaced",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=_run)
@@ -109,6 +114,16 @@ def write_run(results: Results, out: Path) -> Path:
     return results.save(out, extras=dashboard, field="--out")
 
 
+def default_out(name: str) -> Path:
+    """``runs/<name>``, the name reduced to a safe folder name (letters, digits, ``_.-``).
+
+    >>> default_out("default"), default_out("../my what-if")
+    (PosixPath('runs/default'), PosixPath('runs/my_what-if'))
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "custom"
+    return Path("runs") / safe
+
+
 def check_out_folder(out: Path) -> Path:
     """``out`` resolved, if ``tinybots run`` may write its results folder there."""
     return check_results_folder(out, field="--out")
@@ -117,11 +132,14 @@ def check_out_folder(out: Path) -> Path:
 def _run(args: argparse.Namespace) -> int:
     from sim.system import run
 
-    check_out_folder(args.out)  # before the run, not after it
     scenario = scenario_from_args(args)
+    out = args.out if args.out is not None else default_out(scenario.name)
+    check_out_folder(out)  # before the run, not after it
     print(f"tinybots run: scenario {scenario.name!r}, seed {scenario.seed}", file=sys.stderr)
+    if out.is_dir() and any(out.iterdir()):
+        print(f"tinybots run: the results in {out}/ will be replaced", file=sys.stderr)
     results = run(scenario, progress=not args.no_progress)
-    write_run(results, args.out)
+    write_run(results, out)
     summary = results.summary_dict()
     width = max(len(k) for k, _ in _SHOWN)
     print(f"{'metric':<{width}}  value")
@@ -129,6 +147,6 @@ def _run(args: argparse.Namespace) -> int:
         v = summary[key]
         text = fmt.format(int(v)) if fmt == "{:d}" else fmt.format(float(v))
         print(f"{key:<{width}}  {text}")
-    print(f"results written to {args.out}/ (summary.json, dashboard.png, frames, scenario.yaml)")
+    print(f"results written to {out}/ (summary.json, dashboard.png, frames, scenario.yaml)")
     sys.stdout.flush()
     return 0

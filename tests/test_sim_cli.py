@@ -100,3 +100,31 @@ def test_small_run_writes_the_results_folder(tmp_path, capsys):
     assert summary["completed"] == summary["generated"] > 0
     assert "seed: 3" in (out / "scenario.yaml").read_text()
     assert "latency_p95_s" in capsys.readouterr().out
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--speedup", "abc"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "invalid float value: 'abc'" in err[0] and "--help" in err[0]
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
+    import sim.run_cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim.run_cli, "scenario_from_args", interrupted)
+    assert main(["run", "--no-progress"]) == 130
+    assert capsys.readouterr().err.strip() == "tinybots run: interrupted"
+
+
+def test_default_results_folder_is_named_after_the_scenario(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--preset", "small", "--no-progress"]) == 0
+    assert (tmp_path / "runs" / "small" / "summary.json").is_file()
+    assert not (tmp_path / "runs" / "default").exists()  # the default run's results are safe
+    assert main(["run", "--preset", "small", "--no-progress"]) == 0
+    assert "will be replaced" in capsys.readouterr().err

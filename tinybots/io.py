@@ -111,9 +111,10 @@ def validate_transactions(
     missing = [c for c in layout if c not in frame.columns]
     if missing:
         kind = "transformed" if layout is TRANSFORMED_COLUMNS else "raw"
+        need = "" if len(missing) == len(layout) else f"; required columns: {list(layout)}"
         raise InputError(
-            f"{source} is missing column(s) {missing} of the {kind} layout; "
-            f"required columns: {list(layout)}{_delimiter_hint(frame)}"
+            f"{source} is missing column(s) {missing} of the {kind} layout"
+            f"{need}{_delimiter_hint(frame)}"
         )
     unknown = [c for c in frame.columns if c not in TRANSFORMED_COLUMNS]
     if unknown and extra == "reject":
