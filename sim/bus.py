@@ -154,10 +154,10 @@ class ScheduledFeed:
         ends = topic.ends
         # each partition's log is the feed in time order restricted to it: every newly due
         # record moves its partition's end offset by one
-        touched = set(self._parts[n:k])
-        for p in self._parts[n:k]:
+        due = self._parts[n:k]
+        for p in due:
             ends[p] += 1
-        for p in touched:
+        for p in set(due):
             topic.wake(p)
 
     def next_due(self, partitions: Sequence[int], count: int) -> float:

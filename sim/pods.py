@@ -232,9 +232,11 @@ class Deployment:
         if have >= spec.fetch_min_records:
             return
         sched = group.topic.scheduled
-        if sched is not None and (have or sched.next_due(member.partitions, 1) != math.inf):
-            yield from self._linger_scheduled(member, sched, have)
-            return
+        if sched is not None:
+            first = env.now if have else sched.next_due(member.partitions, 1)
+            if first != math.inf:
+                yield from self._linger_scheduled(member, sched, have, first)
+                return
         if have == 0:  # nothing at all: wait for the first record
             yield group.wait_for_records(member)
             if group.available(member) == 0:  # woken by a rebalance: start again
@@ -250,10 +252,12 @@ class Deployment:
             if env.now < group.paused_until or not member.partitions:
                 return
 
-    def _linger_scheduled(self, member: Member, sched: Any, have: int) -> ProcessGenerator:
-        """:meth:`_linger_for_records` on a scheduled topic: timers instead of appends."""
+    def _linger_scheduled(
+        self, member: Member, sched: Any, have: int, first: float
+    ) -> ProcessGenerator:
+        """:meth:`_linger_for_records` on a scheduled topic: timers instead of appends.
+        ``have`` records are available now; the first one is (or will be) at ``first``."""
         group, env, spec = self.group, self.env, self.spec
-        first = env.now if have else sched.next_due(member.partitions, 1)
         while True:
             full = sched.next_due(member.partitions, spec.fetch_min_records - have)
             until = min(first + spec.fetch_max_wait_s, full)
