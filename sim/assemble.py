@@ -10,7 +10,7 @@ import pandas as pd
 from sim.results import SUMMARY_KEYS, Results
 from sim.telemetry import STAGES, Outcome, Stage
 
-__all__ = ["assemble", "transactions_frame", "summarise"]
+__all__ = ["assemble", "known_compromised", "transactions_frame", "summarise"]
 
 _SHORT = {
     Stage.INGESTOR: "ingest",
@@ -71,8 +71,8 @@ def transactions_frame(s: Any) -> pd.DataFrame:
 
 def summarise(
     s: Any, tx: pd.DataFrame, counts: dict[str, int], metrics: pd.DataFrame, wall_s: float
-) -> dict[str, float | int]:
-    """KPIs of a run (keys: ``sim.results.SUMMARY_KEYS``)."""
+) -> dict[str, float | int | bool]:
+    """KPIs of a run (keys and definitions: ``sim.results.SUMMARY_KEYS``)."""
     from tinybots.metrics import average_precision, card_precision_at_k
 
     done = tx[tx["outcome"] == "completed"]
@@ -82,23 +82,27 @@ def summarise(
     ap = cp = np.nan
     if len(scored) and 0 < scored["label"].sum() < len(scored):
         ap = average_precision(scored["label"].to_numpy(), scored["score"].to_numpy())
+        day = scored["event_time"].to_numpy().astype("datetime64[D]").astype(np.int64)
+        unknown = ~known_compromised(s, scored["customer_id"].to_numpy(), day)
         frame = pd.DataFrame(
             {
-                "TX_TIME_DAYS": scored["event_time"]
-                .to_numpy()
-                .astype("datetime64[D]")
-                .astype(np.int64),
-                "CUSTOMER_ID": scored["customer_id"],
-                "TX_FRAUD": scored["label"],
-                "predictions": scored["score"],
+                "TX_TIME_DAYS": day[unknown],
+                "CUSTOMER_ID": scored["customer_id"].to_numpy()[unknown],
+                "TX_FRAUD": scored["label"].to_numpy()[unknown],
+                "predictions": scored["score"].to_numpy()[unknown],
             }
         )
-        cp = card_precision_at_k(frame, 100).mean
-    lag = metrics.loc[metrics["name"] == "kafka_consumergroup_lag", "value"]
-    out: dict[str, float | int] = dict(counts)
+        cp = card_precision_at_k(frame, 100).mean if len(frame) else np.nan
+    lags = metrics[metrics["name"] == "kafka_consumergroup_lag"]
+    of_labels = lags["labels"].str.endswith("group=label-feed").to_numpy(bool)
+    lag, label_lag = lags["value"][~of_labels], lags["value"][of_labels]
+    out: dict[str, float | int | bool] = dict(counts)
     out.update(
         {
+            "not_arrived": int(s.ledger.n - s.ledger.arrived),
+            "cut_short": not s.ledger.settled(),
             "duplicates": int(s.ledger.duplicates),
+            "labels_lost": int(s.ledger.labels_lost),
             "throughput_per_s": counts["completed"] / s.env.now if s.env.now > 0 else np.nan,
             "latency_p50_s": float(q[0]),
             "latency_p95_s": float(q[1]),
@@ -110,12 +114,47 @@ def summarise(
             "alerted_frauds": int((tx["alerted"] & (tx["label"] == 1)).sum()),
             "frauds": int(tx["label"].sum()),
             "max_lag": float(lag.max()) if len(lag) else 0.0,
+            "max_label_lag": float(label_lag.max()) if len(label_lag) else 0.0,
             "rebalances": int(sum(g.rebalances for g in s.groups.values())),
             "sim_time_s": float(s.env.now),
             "wall_s": float(wall_s),
         }
     )
     return {k: out[k] for k in SUMMARY_KEYS}
+
+
+def known_compromised(s: Any, card: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Which (card, event day) pairs are of a card with a known fraud, as the book's test set
+    removes them (Le Borgne et al. 2022, Chapter 3; ``tinybots.modeling.handbook_split``).
+
+    A card is known on day ``d`` when it has a fraud (history or live table, by event time)
+    on a day from the model's training window's first day to ``d − delay − 1``, ``delay`` =
+    ``labels.delay_days`` (the book's loop adds the frauds of day ``d − 8`` for its 7-day delay).
+
+    Parameters
+    ----------
+    s : sim.system.System
+    card, day : numpy.ndarray of int, shape (n,)
+        ``CUSTOMER_ID`` and whole event day (days since the epoch) of each row.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+    """
+    sc, tab = s.scenario, s.table
+    live_day_s = tab.live_start_s - sc.workload.live_start_hour * 3600.0
+    first_day = int(live_day_s // 86400) - sc.model.train_days - sc.model.gap_days
+    cards, days = [tab.customer_id[tab.fraud == 1]], [tab.event_time_s[tab.fraud == 1] // 86400]
+    if tab.history is not None and len(tab.history):
+        h = tab.history[tab.history["TX_FRAUD"].to_numpy() == 1]
+        cards.append(h["CUSTOMER_ID"].to_numpy(np.int64))
+        days.append(h["TX_DATETIME"].to_numpy().astype("datetime64[D]").astype(np.int64))
+    fraud_card = np.concatenate(cards).astype(np.int64)
+    fraud_day = np.concatenate(days).astype(np.int64)
+    keep = fraud_day >= first_day
+    first = pd.Series(fraud_day[keep]).groupby(fraud_card[keep]).min()
+    first_known = first.reindex(np.asarray(card, np.int64)).to_numpy(np.float64)  # NaN: none
+    return first_known <= np.asarray(day, np.int64) - sc.labels.delay_days - 1
 
 
 def assemble(s: Any, wall_s: float) -> Results:

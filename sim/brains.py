@@ -4,9 +4,13 @@ The model is trained like the handbook's baseline (Le Borgne et al. 2022, Chapte
 ``train_days`` of labelled history ending ``gap_days`` before the live day (the delay week),
 with the 15 baseline features computed over the whole preceding history. It is registered in a
 ``tinybots.registry.ModelRegistry`` and the detector serves that version. The online feature
-store is warmed with the last 38 days of history (the longest window, 30 days, plus the 7-day
-label delay and a day of margin), with labels known for transactions up to
-``live_start − delay``.
+store is warmed with the last :func:`history_days` of history (the longest window, 30 days,
+plus the label delay and a day of margin: 38 days for the handbook's 7), with labels known for
+transactions up to ``live_start − delay``.
+
+One label delay ``d`` (``scenario.labels.delay_days``, whole days >= 1) drives both: the
+store's terminal windows (t − d − w, t − d] and the training features
+(``compute_features(..., delay_days=d)``), so features are equal offline and online.
 """
 
 from __future__ import annotations
@@ -21,10 +25,21 @@ from sim.scenario import ModelSpec
 from sim.workload import SECONDS_PER_DAY, event_seconds
 from tinybots.schema import FEATURE_COLUMNS
 
-__all__ = ["TrainedModel", "train_model", "warm_store", "HISTORY_DAYS"]
+__all__ = ["TrainedModel", "train_model", "warm_store", "history_days", "HISTORY_DAYS"]
 
-HISTORY_DAYS = 38
-"""Days of history the feature store and the training features need (30 + 7 + 1)."""
+
+def history_days(delay_days: int) -> int:
+    """Days of history the feature store and the training features need: the longest window
+    (30 days) + the label delay + one day of margin.
+
+    >>> history_days(7)
+    38
+    """
+    return 30 + int(delay_days) + 1
+
+
+HISTORY_DAYS = history_days(7)
+"""Days of history needed with the handbook's 7-day label delay (38)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,7 +51,9 @@ class TrainedModel:
     info: dict[str, Any]
 
 
-def train_model(history: pd.DataFrame, spec: ModelSpec, live_day_start_s: float) -> TrainedModel:
+def train_model(
+    history: pd.DataFrame, spec: ModelSpec, live_day_start_s: float, delay_days: int = 7
+) -> TrainedModel:
     """Fit ``spec.kind`` on the training window before the live day and register it.
 
     Parameters
@@ -46,6 +63,9 @@ def train_model(history: pd.DataFrame, spec: ModelSpec, live_day_start_s: float)
     spec : ModelSpec
     live_day_start_s : float
         Event time (naive Unix s) of midnight of the live day.
+    delay_days : int
+        Label delay d (days, >= 1) of the training features' terminal windows; the feature
+        store's (:func:`warm_store`).
 
     Raises
     ------
@@ -61,8 +81,9 @@ def train_model(history: pd.DataFrame, spec: ModelSpec, live_day_start_s: float)
     train_end = live_day_start_s - spec.gap_days * SECONDS_PER_DAY
     train_start = train_end - spec.train_days * SECONDS_PER_DAY
     t = event_seconds(history["TX_DATETIME"])
-    sub = history.loc[(t >= train_start - HISTORY_DAYS * SECONDS_PER_DAY) & (t < train_end)]
-    feats = compute_features(sub.reset_index(drop=True))
+    need_s = history_days(delay_days) * SECONDS_PER_DAY
+    sub = history.loc[(t >= train_start - need_s) & (t < train_end)]
+    feats = compute_features(sub.reset_index(drop=True), delay_days=int(delay_days))
     ft = event_seconds(feats["TX_DATETIME"])
     train = feats.loc[ft >= train_start]
     y = train["TX_FRAUD"].to_numpy()
@@ -100,16 +121,28 @@ def train_model(history: pd.DataFrame, spec: ModelSpec, live_day_start_s: float)
     return TrainedModel(model=model, version=version, info=info)
 
 
-def warm_store(history: pd.DataFrame, live_start_s: float, delay_s: float) -> Any:
-    """A ``FeatureStore`` holding the recent history, labels known before ``live_start − delay``."""
+def warm_store(history: pd.DataFrame, live_start_s: float, delay_days: int = 7) -> Any:
+    """A ``FeatureStore(delay_days=delay_days)`` holding the last :func:`history_days` of
+    ``history``, labels known for rows with event time <= ``live_start_s − delay``.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        Raw rows (handbook layout) before the live window.
+    live_start_s : float
+        Event time (naive Unix s) at which the live window starts.
+    delay_days : int
+        Label delay d (days, >= 1).
+    """
     from tinybots.features import FeatureStore
 
-    store = FeatureStore(delay_days=7)
+    d = int(delay_days)
+    store = FeatureStore(delay_days=d)
     t = event_seconds(history["TX_DATETIME"])
-    recent = history.loc[t >= live_start_s - HISTORY_DAYS * SECONDS_PER_DAY].reset_index(drop=True)
-    # warm_start counts rows with t <= labels_until_s - 7 d as labelled; ours are those with
-    # t <= live_start - delay (the label feed publishes the rest as they come due).
+    recent = history.loc[t >= live_start_s - history_days(d) * SECONDS_PER_DAY]
     if len(recent) == 0:
         return store
-    store.warm_start(recent, labels_until_s=int(live_start_s - delay_s) + 7 * 86400)
+    # warm_start labels the rows with t <= labels_until_s - d: those up to live_start - d (the
+    # label feed publishes the rest as they come due)
+    store.warm_start(recent.reset_index(drop=True), labels_until_s=int(live_start_s))
     return store

@@ -7,7 +7,8 @@ with its reason. Spans are appended per poll (row lists) and turned into a frame
 the per-row times of consumer stages before the last are written from them by
 :meth:`Ledger.close` (called by the end-of-run frames), so a poll costs no array writes.
 It also enforces conservation: every transaction that arrived is completed, in flight (at a
-known stage), shed, dead-lettered or lost.
+known stage), shed, dead-lettered or lost. ``labels_lost`` counts the label feed's labels lost
+in at-most-once crashes: labels are not transactions, so they are outside conservation.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Ledger:
         self.pod_names: list[str] = []
         self._pod_ids: dict[str, int] = {}
         self.duplicates = 0
+        self.labels_lost = 0  # labels (not transactions) lost in at-most-once crashes
         self.on_settled: Callable[[], None] | None = None
 
     # -- recording ---------------------------------------------------------------------------

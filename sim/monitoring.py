@@ -12,7 +12,10 @@ by commas. Metric names:
 - ``tinybots_e2e_latency_seconds{quantile}``: arrival→completion latency percentiles (0.5, 0.95,
   0.99) of transactions completed in the last interval (NaN when none);
 - ``tinybots_completed_per_s``, ``tinybots_arrivals_per_s``: rates over the last interval;
-- ``tinybots_alerts_total``, ``tinybots_shed_total``, ``tinybots_lost_total``: cumulative counts.
+- ``tinybots_alerts_total``, ``tinybots_shed_total``, ``tinybots_lost_total``: cumulative counts
+  of transactions;
+- ``tinybots_labels_lost_total``: cumulative count of labels lost in at-most-once crashes of the
+  label feed (labels, not transactions).
 """
 
 from __future__ import annotations
@@ -130,6 +133,7 @@ class Monitor:
         add((now, "tinybots_alerts_total", "", float(led.n_alerted)))
         add((now, "tinybots_shed_total", "", float(led.counts[Outcome.SHED])))
         add((now, "tinybots_lost_total", "", float(led.counts[Outcome.LOST])))
+        add((now, "tinybots_labels_lost_total", "", float(led.labels_lost)))
         self._last_t = now
 
     def _latency(self, now: float, dt: float, add: Any) -> None:

@@ -7,7 +7,8 @@ of the deployment's consumer group. One poll of up to ``max_poll_records`` costs
 deployment's own seeded stream (:class:`ServiceTime`). The stage's real work is done by a
 :class:`Handler` (the bots). A crash (:meth:`Deployment.crash`) interrupts the pod's consumers:
 under at-least-once the uncommitted batch is re-delivered after the rebalance, under at-most-once
-it is reported lost; the pod restarts after ``restart_s`` plus its start-up time.
+it is reported lost (``Handler.drop`` and a ``records_lost`` incident); the pod restarts after
+``restart_s`` plus its start-up time.
 
 The :class:`Ingress` (transaction-ingestor behind a Kubernetes Service) is a shared FIFO of
 requests served one at a time by ``replicas × concurrency`` servers: the M/M/c stage validated
@@ -197,8 +198,17 @@ class Deployment:
             pod.procs.append(self.env.process(self._consume(pod, member)))
 
     def crash(self, index: int, restart_s: float) -> None:
-        """Crash pod ``index`` now; it restarts after ``restart_s`` + start-up time."""
-        pod = self.pods[index % len(self.pods)]
+        """Crash pod ``index`` now; it restarts after ``restart_s`` + start-up time.
+
+        Raises
+        ------
+        IndexError
+            ``index`` is not a pod of this deployment (``0 <= index < replicas``; the scenario
+            rejects such a fault at validation).
+        """
+        if not 0 <= index < len(self.pods):
+            raise IndexError(f"{self.name}: no pod {index} (replicas {len(self.pods)})")
+        pod = self.pods[index]
         if pod.crashed or not pod.ready:
             return
         pod.crashed = True
@@ -323,6 +333,13 @@ class Deployment:
                     group.rewind(fetched)
                 else:
                     handler.drop(fetched.records, f"{self.name} pod crash (at-most-once)")
+                    what = "labels" if group.topic.name == "labels" else "records"
+                    self.on_incident(
+                        "records_lost",
+                        pod.name,
+                        f"{len(fetched.records)} {what} of topic {group.topic.name} lost in the "
+                        "crash (at-most-once)",
+                    )
 
 
 class Ingress:

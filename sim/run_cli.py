@@ -28,11 +28,14 @@ _SHOWN = (
     ("shed", "{:d}"),
     ("dead_lettered", "{:d}"),
     ("lost", "{:d}"),
+    ("not_arrived", "{:d}"),
+    ("labels_lost", "{:d}"),
     ("throughput_per_s", "{:.2f}"),
     ("latency_p50_s", "{:.3f}"),
     ("latency_p95_s", "{:.3f}"),
     ("latency_p99_s", "{:.3f}"),
     ("max_lag", "{:.0f}"),
+    ("max_label_lag", "{:.0f}"),
     ("average_precision", "{:.3f}"),
     ("card_precision_at_100", "{:.3f}"),
     ("alerts", "{:d}"),
@@ -129,6 +132,18 @@ def check_out_folder(out: Path) -> Path:
     return check_results_folder(out, field="--out")
 
 
+def _warn_if_cut_short(results: Results) -> None:
+    """One warning line on stderr when the cap ``max_duration_s`` cut the run short."""
+    s = results.summary_dict()
+    if s["cut_short"]:
+        print(
+            f"tinybots run: warning: max_duration_s ({results.scenario.max_duration_s:g} s) cut "
+            f"the run short: {s['not_arrived']} transactions never arrived, {s['in_flight']} "
+            "were still in flight",
+            file=sys.stderr,
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     from sim.system import run
 
@@ -139,6 +154,7 @@ def _run(args: argparse.Namespace) -> int:
     if out.is_dir() and any(out.iterdir()):
         print(f"tinybots run: the results in {out}/ will be replaced", file=sys.stderr)
     results = run(scenario, progress=not args.no_progress)
+    _warn_if_cut_short(results)
     write_run(results, out)
     summary = results.summary_dict()
     width = max(len(k) for k, _ in _SHOWN)

@@ -3,7 +3,10 @@
 Units are in the field names (``_s`` seconds of processing time, ``_per_s`` per second,
 ``_days`` days of event time). A bad value fails at load time with a pydantic
 ``ValidationError`` (a ``ValueError``) naming the field path and the allowed range. What-ifs are
-copies: ``scenario.model_copy(update=...)`` or :func:`with_changes` for a dotted path.
+copies made with :func:`with_changes` (a dotted path, validated again), e.g.
+``with_changes(scenario, "deployments.fraud_detector.replicas", 4)``. pydantic's
+``scenario.model_copy(update=...)`` does not validate; ``sim.system.build`` and ``run`` validate
+the scenario again, so an invalid copy fails there with the field named.
 
 Presets are YAML files in ``sim/presets`` loaded by :func:`load_preset`.
 """
@@ -176,9 +179,15 @@ class AlertSpec(_Frozen):
 
 
 class LabelSpec(_Frozen):
-    """Label feed: each label is published ``delay_days`` of event time after its transaction."""
+    """Label feed: each label is published ``delay_days`` of event time after its transaction.
 
-    delay_days: float = Field(7.0, ge=0.0, le=365.0)
+    ``delay_days`` is the one label delay of the run, a whole number of days >= 1 as the
+    handbook defines it (default 7): the label feed publishes with it, the feature store's
+    terminal windows (t − d − w, t − d] and the model's training features use it, and the
+    summary's ``card_precision_at_100`` removes the cards whose frauds it has made known.
+    """
+
+    delay_days: int = Field(7, ge=1, le=365)
     publish_interval_s: float = Field(1.0, gt=0.0, le=86400.0)
 
 
@@ -197,6 +206,7 @@ class PodCrash(_Frozen):
 
     It restarts after ``restart_s`` plus its start-up time. Ignored when the deployment is
     not part of the run (``last_stage`` before it) or the pod is not ready at ``at_s``.
+    ``pod`` must be below the deployment's ``replicas`` (checked by :class:`Scenario`).
     """
 
     deployment: Literal["feature_enricher", "fraud_detector", "alert_service", "label_feed"]
@@ -237,6 +247,13 @@ class Scenario(_Frozen):
                 "window, "
                 f"got {w.live_start_day}"
             )
+        for i, crash in enumerate(self.faults):
+            replicas = getattr(self.deployments, crash.deployment).replicas
+            if crash.pod >= replicas:
+                raise ValueError(
+                    f"faults[{i}].pod: must be < deployments.{crash.deployment}.replicas "
+                    f"({replicas}), got {crash.pod}"
+                )
         return self
 
     @classmethod
@@ -248,16 +265,25 @@ class Scenario(_Frozen):
     def from_yaml(cls, path: str | Path) -> Scenario:
         """Load and validate a YAML scenario file.
 
-        Raises ``InputError`` if it is not valid YAML (the message gives the line) or not a
-        mapping, ``FileNotFoundError`` if it is missing, pydantic's ``ValidationError`` on a
-        bad field.
+        Raises ``InputError`` (one line naming the file) if it is not UTF-8 text (e.g. an
+        image), not valid YAML (the message gives the line), repeats a key (YAML would keep
+        the last silently) or is not a mapping; ``FileNotFoundError`` if it is missing,
+        pydantic's ``ValidationError`` on a bad field.
         """
+        raw = Path(path).read_bytes()
         try:
-            data = yaml.safe_load(Path(path).read_text())
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"scenario file {path}: not a YAML text file (byte {raw[exc.start]:#04x} at "
+                f"offset {exc.start} is not UTF-8)"
+            ) from exc
+        try:
+            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or exc
+            problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
             raise InputError(f"scenario file {path}: not valid YAML{where}: {problem}") from exc
         if not isinstance(data, dict):
             raise InputError(
@@ -271,6 +297,27 @@ class Scenario(_Frozen):
         if path is not None:
             Path(path).write_text(text)
         return text
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (naming it and its lines)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # keys brought in by ``<<`` may be overridden, as YAML intends
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first at line {seen[key]})",
+                        key_node.start_mark,
+                    )
+            except TypeError:
+                continue  # unhashable: SafeLoader itself reports it
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def preset_names() -> list[str]:

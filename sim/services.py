@@ -10,7 +10,8 @@
 - alert-service (:class:`AlertHandler`): applies :class:`sim.alerts.AlertPolicy`;
 - label-feed: :func:`label_publisher` publishes each label ``delay_days`` of event time after its
   transaction (history labels too) and :class:`LabelHandler` feeds them to
-  ``FeatureStore.add_labels``.
+  ``FeatureStore.add_labels`` at the end of each poll (labels lost in an at-most-once crash are
+  counted in ``Ledger.labels_lost``).
 """
 
 from __future__ import annotations
@@ -308,26 +309,37 @@ def label_publisher(
 
 
 class LabelHandler:
-    """The feature store's label consumer: ``FeatureStore.add_labels`` per poll."""
+    """The feature store's label consumer: ``FeatureStore.add_labels`` per poll.
 
-    def __init__(self, labels: LabelTable, store: Any) -> None:
+    The labels of a poll reach the store when the poll's service ends (:meth:`finish`), so a
+    crash under at-most-once loses them: :meth:`drop` counts them in ``ledger.labels_lost``
+    (the terminal risk of later transactions misses them). Labels are not transactions: they
+    are outside the conservation of transactions.
+    """
+
+    def __init__(self, labels: LabelTable, store: Any, ledger: Ledger) -> None:
         self.labels = labels
         self.store = store
+        self.ledger = ledger
         self.applied = bytearray(len(labels))  # 1 = already given to the store
 
     def begin(self, records: list[int], pod: str) -> list[int]:
         applied = self.applied
-        fresh = [r for r in records if not applied[r]]  # a rewind re-delivers applied labels
-        for r in fresh:
-            applied[r] = 1
-        if fresh:
-            self.store.add_labels(*self.labels.columns[:, fresh].tolist())
-        return fresh
+        return [r for r in records if not applied[r]]  # a rewind re-delivers applied labels
 
     def finish(
         self, rows: list[int], start_s: float, pod: str, fetched: Fetched
     ) -> ProcessGenerator | None:
+        applied = self.applied
+        fresh = [r for r in rows if not applied[r]]  # another consumer may have applied some
+        for r in fresh:
+            applied[r] = 1
+        if fresh:
+            self.store.add_labels(*self.labels.columns[:, fresh].tolist())
         return None
 
     def drop(self, records: list[int], reason: str) -> None:
-        """Labels are not transactions: a lost label only leaves the terminal risk stale."""
+        """Count the labels of a batch lost in a crash (at-most-once) that never reached the
+        store."""
+        applied = self.applied
+        self.ledger.labels_lost += len({r for r in records if not applied[r]})

@@ -9,8 +9,10 @@ Horizon: the run ends as soon as every transaction of the workload has arrived a
 final outcome (the pipeline has drained), or at ``max_duration_s`` of processing time, whichever
 comes first. At the cap, transactions that arrived but have no outcome are ``in_flight`` with the
 stage where they are; transactions scheduled after the cap never arrived and are not counted as
-generated. (``env.run(until=...)`` does not process events scheduled exactly at the cap; what
-the precomputed ingress and label feed have due exactly at the cap is played.)
+generated, but as ``not_arrived``, and the summary's ``cut_short`` is True (``tinybots run``
+warns). A run in which nothing can arrive before the cap is an ``InputError``.
+(``env.run(until=...)`` does not process events scheduled exactly at the cap; what the
+precomputed ingress and label feed have due exactly at the cap is played.)
 
 The ingestor and the label feed produce without a SimPy event per record when nothing can hold
 them back (unbounded topics): ``sim.ingress.ScheduledIngress`` and ``sim.bus.ScheduledFeed``.
@@ -26,8 +28,9 @@ deployment never changes the transaction stream.
 from __future__ import annotations
 
 import gc
+import sys
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,8 +57,9 @@ from sim.services import (
 )
 from sim.telemetry import STAGES, Stage
 from sim.workload import SECONDS_PER_DAY, TxTable, build_workload
+from tinybots.errors import InputError
 
-__all__ = ["System", "build", "run", "STREAMS", "streams"]
+__all__ = ["System", "build", "run", "validated", "STREAMS", "streams"]
 
 STREAMS = (
     "arrivals",
@@ -103,15 +107,47 @@ class System:
         self.incidents.append((self.env.now, kind, target, detail))
 
 
-def build(scenario: Scenario) -> System:
-    """Wire topics, deployments and bots for ``scenario`` (no time passes)."""
+def validated(scenario: Scenario) -> Scenario:
+    """``scenario`` validated again (``model_copy(update=...)`` skips pydantic's validation).
+
+    Raises
+    ------
+    InputError
+        A field is out of range or the fields are inconsistent: one line naming the fields.
+    """
+    from pydantic import ValidationError
+
+    from tinybots.errors import describe_validation_error
+
+    try:
+        return Scenario.model_validate(scenario.model_dump(warnings=False))
+    except ValidationError as exc:
+        raise InputError(f"scenario: {describe_validation_error(exc)}") from None
+
+
+def build(scenario: Scenario, *, progress: bool = False) -> System:
+    """Wire topics, deployments and bots for ``scenario`` (no time passes).
+
+    ``scenario`` is validated again first (:func:`validated`). With ``progress``, a status line
+    on stderr before each slow step (the bank, the feature store, the model).
+
+    Raises
+    ------
+    InputError
+        An invalid scenario (e.g. a ``model_copy`` with a bad value), a live window without
+        transactions, or a workload whose first arrival comes after ``max_duration_s``.
+    """
     t0 = time.perf_counter()
+    scenario = validated(scenario)
+    say = _status if progress else _silent
     env = simpy.Environment()
     rngs = streams(scenario.seed)
     last = _STAGE_OF[scenario.last_stage]
+    say(_workload_status(scenario))
     table = build_workload(
         scenario.workload, rngs["arrivals"], rngs["content"], with_history=last > Stage.INGESTOR
     )
+    _check_first_arrival(scenario, table)
     ledger = Ledger(table.arrival_s, last)
     tp = scenario.topics
     topics = {
@@ -132,7 +168,7 @@ def build(scenario: Scenario) -> System:
     else:  # producer back-pressure: one event per request
         sys_.ingress = Ingress(env, spec, rngs["transaction_ingestor"], ing.serve, ing.shed)
     if last > Stage.INGESTOR:
-        _wire_consumers(sys_, last)
+        _wire_consumers(sys_, last, say)
     deps: dict[str, Any] = {Ingress.name: sys_.ingress, **sys_.deployments}
     sys_.monitor = Monitor(env, ledger, list(sys_.groups.values()), deps, sys_.ingress)
     # Settle the cyclic GC's debt from building (data generation, training, warm-up allocate
@@ -143,20 +179,62 @@ def build(scenario: Scenario) -> System:
     return sys_
 
 
-def _wire_consumers(s: System, last: Stage) -> None:
-    from sim.brains import train_model, warm_store
+def _status(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _silent(line: str) -> None:
+    pass
+
+
+def _workload_status(sc: Scenario) -> str:
+    """The status line of building the workload (``build(..., progress=True)``)."""
+    from sim.workload import bank_days_needed
+
+    w = sc.workload
+    if w.kind == "poisson" and w.content == "synthetic":
+        return "drawing the synthetic workload..."
+    if w.transactions_path is not None:
+        return f"reading the transactions {w.transactions_path}..."
+    b = w.bank
+    return (
+        f"loading the bank ({b.n_customers:,} customers, {b.n_terminals:,} terminals, "
+        f"{bank_days_needed(w)} days; generated and cached on a first run)..."
+    )
+
+
+def _check_first_arrival(sc: Scenario, table: TxTable, *, strict: bool = False) -> None:
+    """Refuse a run in which no transaction arrives before ``max_duration_s`` (``strict``:
+    nothing arrived, the first arrival was due at the cap itself)."""
+    first = table.arrival_s[0] if len(table) else 0.0
+    if first > sc.max_duration_s or (strict and first >= sc.max_duration_s):
+        raise InputError(
+            f"max_duration_s: no transaction arrives before the cap ({sc.max_duration_s:g} s): "
+            f"the first arrival is at {first:.6g} s of processing time; raise "
+            f"max_duration_s or workload.speedup (now {sc.workload.speedup:g})"
+        )
+
+
+def _wire_consumers(s: System, last: Stage, say: Callable[[str], None]) -> None:
+    from sim.brains import history_days, train_model, warm_store
 
     sc, table, env = s.scenario, s.table, s.env
-    delay_s = sc.labels.delay_days * SECONDS_PER_DAY
+    delay_days = sc.labels.delay_days
+    delay_s = delay_days * SECONDS_PER_DAY
     history = table.history if table.history is not None else _empty_history()
-    store = warm_store(history, table.live_start_s, delay_s)
+    say(f"warming the feature store ({history_days(delay_days)} days of history)...")
+    store = warm_store(history, table.live_start_s, delay_days)
     enricher = EnricherHandler(
         table, s.ledger, s.topics["transactions"], s.topics["features-ready"], store
     )
     handlers: dict[str, Any] = {"feature_enricher": enricher}
     if last >= Stage.DETECTOR:
         live_day = table.live_start_s - sc.workload.live_start_hour * 3600.0
-        trained = train_model(history, sc.model, live_day)
+        say(
+            f"training {sc.model.kind} on {sc.model.train_days} days "
+            f"(ending {sc.model.gap_days} days before the live day)..."
+        )
+        trained = train_model(history, sc.model, live_day, delay_days)
         s.models.append(trained.info)
         handlers["fraud_detector"] = DetectorHandler(
             table,
@@ -178,7 +256,7 @@ def _wire_consumers(s: System, last: Stage) -> None:
         np.concatenate([history["TX_FRAUD"].to_numpy(np.int64)[pending], table.fraud]),
         delay_s,
     )
-    handlers["label_feed"] = LabelHandler(s.labels, store)
+    handlers["label_feed"] = LabelHandler(s.labels, store, s.ledger)
     topic_in = {
         "feature_enricher": "transactions",
         "fraud_detector": "features-ready",
@@ -293,13 +371,21 @@ def _release_transient_state(s: System) -> None:
 def run(scenario: Scenario | System, *, progress: bool = True) -> Results:
     """Run a scenario (or a built System) to its horizon and return its Results.
 
+    With ``progress``, status lines of the build steps and a progress bar of simulated time
+    on stderr; without, nothing is printed. A run that the cap ``max_duration_s`` cut short
+    has ``cut_short`` True and counts the transactions that never arrived in ``not_arrived``
+    (summary keys, :data:`sim.results.SUMMARY_KEYS`).
+
     Raises
     ------
+    InputError
+        An invalid scenario (see :func:`build`), or no transaction arrived before
+        ``max_duration_s``.
     sim.ledger.ConservationError
         The outcome counts do not add up (a bug, never expected).
     """
     t0 = time.perf_counter()
-    s = build(scenario) if isinstance(scenario, Scenario) else scenario
+    s = build(scenario, progress=progress) if isinstance(scenario, Scenario) else scenario
     done = start(s)
     cap = s.env.timeout(s.scenario.max_duration_s)
     stop = s.env.any_of([done, cap])
@@ -310,6 +396,8 @@ def run(scenario: Scenario | System, *, progress: bool = True) -> Results:
     )
     if isinstance(s.ingress, ScheduledIngress):
         s.ingress.finalize()
+    if s.ledger.arrived == 0 and s.ledger.n > 0:
+        _check_first_arrival(s.scenario, s.table, strict=True)
     s.monitor.sample()
     _release_transient_state(s)
     from sim.assemble import assemble
