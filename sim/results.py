@@ -13,7 +13,8 @@ Frames (units in column names; times are processing seconds since the start of t
   index), ``service`` and ``pod`` (categorical), ``partition`` (of the topic consumed; for the
   ingestor, of the topic produced to), ``queue_wait_s``, ``service_s``, ``start_s``, ``end_s``.
 - ``metrics``: long format ``time_s``, ``name``, ``labels``, ``value`` (see ``sim.monitoring``).
-- ``incidents``: ``time_s``, ``kind`` (pod_ready, pod_crash, rebalance ...), ``target``, ``detail``.
+- ``incidents``: ``time_s``, ``kind`` (pod_ready, pod_crash, rebalance, records_lost: a batch
+  dropped in an at-most-once crash, its count and topic in ``detail``), ``target``, ``detail``.
 - ``models``: ``version``, ``kind``, ``train_start``, ``train_end``, ``n_train``,
   ``n_train_frauds``, ``train_average_precision``.
 - ``summary``: one row; see :data:`SUMMARY_KEYS`.

@@ -39,6 +39,7 @@ import pandas as pd
 import simpy
 
 from sim.alerts import AlertPolicy
+from sim.budget import check_fits
 from sim.bus import ConsumerGroup, Topic
 from sim.ingress import ScheduledIngress
 from sim.ledger import Ledger
@@ -139,6 +140,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     """
     t0 = time.perf_counter()
     scenario = validated(scenario)
+    check_fits(scenario)  # refuse a run that would exhaust memory, before generating
     say = _status if progress else _silent
     env = simpy.Environment()
     rngs = streams(scenario.seed)
@@ -222,7 +224,10 @@ def _wire_consumers(s: System, last: Stage, say: Callable[[str], None]) -> None:
     delay_days = sc.labels.delay_days
     delay_s = delay_days * SECONDS_PER_DAY
     history = table.history if table.history is not None else _empty_history()
-    say(f"warming the feature store ({history_days(delay_days)} days of history)...")
+    say(
+        f"warming the feature store (the last {history_days(delay_days)} days of history, "
+        f"label delay {delay_days} days)..."
+    )
     store = warm_store(history, table.live_start_s, delay_days)
     enricher = EnricherHandler(
         table, s.ledger, s.topics["transactions"], s.topics["features-ready"], store

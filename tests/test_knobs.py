@@ -128,6 +128,28 @@ def test_labels_lost_at_most_once_are_counted(small):
     assert s["completed"] == s["generated"] and s["lost"] == 0
 
 
+def test_a_label_batch_dropped_in_a_crash_never_reaches_the_store():
+    from sim.ledger import Ledger
+    from sim.services import LabelHandler, LabelTable
+    from sim.telemetry import Stage
+
+    class Store:
+        def __init__(self):
+            self.got = []
+
+        def add_labels(self, terminals, times, frauds):
+            self.got += list(zip(terminals, times, frauds, strict=True))
+
+    labels = LabelTable(np.array([5, 6, 7]), np.array([0.0, 1.0, 2.0]), np.array([0, 1, 0]), 9.0)
+    ledger, store = Ledger(np.zeros(0), Stage.ALERT), Store()
+    handler = LabelHandler(labels, store, ledger)
+    fresh = handler.begin([0, 1], "label_feed-0")
+    handler.drop([0, 1], "crash")  # the crash came during the poll's service time
+    assert fresh == [0, 1] and store.got == [] and ledger.labels_lost == 2
+    handler.finish(handler.begin([1, 2], "label_feed-0"), 0.0, "label_feed-0", None)
+    assert store.got == [(6, 1, 1), (7, 2, 0)]
+
+
 # -- item 9: runs cut short by max_duration_s -------------------------------------------------
 def test_a_run_cut_short_says_how_many_never_arrived():
     full = run(_synthetic(), progress=False).summary_dict()

@@ -45,6 +45,7 @@ def _synthetic(**over) -> Scenario:
 
 @st.composite
 def small_scenarios(draw):
+    enrichers = draw(st.integers(1, 4))
     sc = {
         "seed": draw(st.integers(0, 1000)),
         "last_stage": draw(st.sampled_from(["transaction_ingestor", "feature_enricher"])),
@@ -67,7 +68,7 @@ def small_scenarios(draw):
                 },
             },
             "feature_enricher": {
-                "replicas": draw(st.integers(1, 4)),
+                "replicas": enrichers,
                 "concurrency": draw(st.integers(1, 2)),
                 "max_poll_records": draw(st.integers(1, 20)),
                 "delivery": draw(st.sampled_from(["at_least_once", "at_most_once"])),
@@ -88,7 +89,7 @@ def small_scenarios(draw):
             {
                 "deployment": "feature_enricher",
                 "at_s": draw(st.floats(0.0, 10.0)),
-                "pod": draw(st.integers(0, 3)),
+                "pod": draw(st.integers(0, enrichers - 1)),
                 "restart_s": draw(st.floats(0.0, 3.0)),
             }
             for _ in range(draw(st.integers(0, 3)))
@@ -102,7 +103,11 @@ def small_scenarios(draw):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_scenarios())
 def test_conservation_holds_over_random_small_scenarios(sc):
-    res = run(sc, progress=False)  # run() itself raises ConservationError on a mismatch
+    try:
+        res = run(sc, progress=False)  # run() itself raises ConservationError on a mismatch
+    except InputError as exc:  # nothing arrives before the cap: refused (issue 7)
+        assert str(exc).startswith("max_duration_s:")
+        return
     s = res.summary_dict()
     assert (
         s["completed"] + s["in_flight"] + s["shed"] + s["dead_lettered"] + s["lost"]
