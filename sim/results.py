@@ -23,17 +23,17 @@ Frames (units in column names; times are processing seconds since the start of t
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from sim.outfolder import replace_folder, staged_folder
 from sim.scenario import Scenario
 from tinybots.errors import InputError
-from tinybots.io import check_creatable, publish
+from tinybots.io import check_creatable
 
 __all__ = ["FRAMES", "SUMMARY_KEYS", "Results", "check_results_folder"]
 
@@ -123,8 +123,13 @@ class Results:
     ) -> Path:
         """Write Parquet per frame, ``scenario.yaml`` and ``summary.json`` into ``directory``.
 
-        Written into a temporary sibling folder first and renamed, so a failure leaves no
-        half-written folder. Only an empty folder or an earlier results folder is replaced
+        Written into a hidden temporary sibling folder first, then put in place of an earlier
+        results folder as :mod:`sim.outfolder` describes: at every moment the complete old or
+        the complete new results are at ``directory``; a failure or an interruption (Ctrl-C,
+        SIGTERM in ``tinybots``) leaves the old results and no temporary folder. Files in the
+        earlier folder that tinybots does not write (any name outside
+        :data:`sim.outfolder.OWN_FILES`, e.g. ``my_analysis.ipynb``) are kept: carried over
+        into the new folder. Only an empty folder or an earlier results folder is replaced
         (see :func:`check_results_folder`).
 
         Parameters
@@ -141,20 +146,15 @@ class Results:
         ------
         InputError
             If ``directory`` may not be written (see :func:`check_results_folder`).
+        OSError
+            If writing or replacing fails (the old results are then unchanged).
         """
         target = check_results_folder(directory, field=field)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-        try:
+        with staged_folder(target) as tmp:
             self.write_into(tmp)
             if extras is not None:
                 extras(self, tmp)
-            if target.exists():
-                shutil.rmtree(target)
-            publish(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            replace_folder(tmp, target)
         return target
 
     def write_into(self, directory: Path) -> None:
@@ -182,7 +182,11 @@ def check_results_folder(directory: str | Path, *, field: str = "directory") -> 
     InputError
         ``directory`` is a file, or an existing non-empty folder that is not a results folder
         (no ``scenario.yaml`` + ``summary.json``), or the working folder or one of its
-        parents: it would be deleted and replaced. The message names ``field``.
+        parents: it would be deleted and replaced; or it holds a folder that cannot be emptied
+        (read-only for this user, or immutable), so the earlier results could not be removed;
+        or no folder can be created there (tested by creating and removing an empty temporary
+        folder in the nearest existing ancestor: ``/proc/x``, a read-only mount, a path under
+        a file). The message names ``field``.
     """
     out = Path(directory).resolve()
     if out.exists() and not out.is_dir():
@@ -195,6 +199,13 @@ def check_results_folder(directory: str | Path, *, field: str = "directory") -> 
                 f"{field}: {out} exists and is not a tinybots results folder (no scenario.yaml "
                 "and summary.json); it would be replaced, so give a new or empty folder"
             )
+        for folder, _, _ in os.walk(out):
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise InputError(
+                    f"{field}: {folder} cannot be emptied (read-only or immutable), so the "
+                    f"earlier results in {out} cannot be replaced; make it writable or give "
+                    "another folder"
+                )
     check_creatable(out, field)
     return out
 

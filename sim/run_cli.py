@@ -5,8 +5,9 @@
 handbook-scale bank replaying the live day's busiest hours). It shows a progress bar over
 simulated time on stderr, prints a summary table, and writes into ``DIR`` the frames (Parquet),
 ``scenario.yaml``, ``summary.json`` and ``dashboard.png``. Everything is written into a
-temporary sibling folder and renamed at the end, so bad input (exit 2) or a failure leaves the
-output folder untouched.
+temporary sibling folder and renamed at the end, so bad input (exit 2), a failure or an
+interruption leaves the output folder untouched (see ``sim.outfolder``); files of yours in an
+earlier results folder are kept. The output folder is checked before the run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import sys
 from pathlib import Path
 
+from sim.outfolder import foreign_entries
 from sim.results import Results, check_results_folder
 from sim.scenario import Scenario, load_preset, preset_names
 
@@ -152,7 +154,9 @@ def _run(args: argparse.Namespace) -> int:
     check_out_folder(out)  # before the run, not after it
     print(f"tinybots run: scenario {scenario.name!r}, seed {scenario.seed}", file=sys.stderr)
     if out.is_dir() and any(out.iterdir()):
-        print(f"tinybots run: the results in {out}/ will be replaced", file=sys.stderr)
+        kept = foreign_entries(out)
+        also = f" (your files are kept: {', '.join(kept)})" if kept else ""
+        print(f"tinybots run: the results in {out}/ will be replaced{also}", file=sys.stderr)
     results = run(scenario, progress=not args.no_progress)
     _warn_if_cut_short(results)
     write_run(results, out)

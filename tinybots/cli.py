@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--start", default="2018-04-01", help="first day, ISO date (2018-04-01)")
     gen.add_argument("--radius", type=float, default=5.0, help="customer-terminal radius (5.0)")
     gen.add_argument("--out", type=Path, default=Path("transactions_raw.csv.gz"),
-                     help="output file: .csv, .csv.gz or .parquet (transactions_raw.csv.gz)")
+                     help="output file: .csv, .csv.gz or .parquet (transactions_raw.csv.gz); "
+                          "an existing file is replaced (the command says so), atomically")
     gen.add_argument("--n-jobs", type=int, default=None, help="worker processes (default: auto)")
     gen.add_argument("--progress", action="store_true", help="show a progress bar")
     gen.set_defaults(handler=_generate)
@@ -71,6 +73,8 @@ def _generate(args: argparse.Namespace) -> int:
     if args.n_jobs is not None and args.n_jobs < 1:
         raise InputError(f"--n-jobs must be >= 1, got {args.n_jobs}")
     config = _config(args)
+    if args.out.exists():
+        print(f"tinybots generate: {args.out} exists and will be replaced", file=sys.stderr)
     started = time.perf_counter()
     frame = generate_transactions(config, n_jobs=args.n_jobs, progress=args.progress)
     elapsed = time.perf_counter() - started

@@ -9,8 +9,11 @@ not deep inside model training.
 
 from __future__ import annotations
 
+import lzma
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -64,24 +67,49 @@ def read_transactions(path: str | Path, *, extra: Extra = "reject") -> pd.DataFr
     FileNotFoundError
         If ``path`` does not exist.
     InputError
-        On an unknown file extension, an empty table, a missing column (the message names it and
-        lists the required ones), an unexpected column, a non-numeric or missing value, or an
+        On an unknown file extension, bytes that are not the format the extension names (e.g. a
+        plain-text or random file named ``.csv.gz``; the message names the file), an empty table,
+        a missing column (the message names it and lists the required ones), an unexpected
+        column, a non-numeric or missing value, a label ``TX_FRAUD`` other than 0 or 1, or an
         unparseable ``TX_DATETIME``.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"transactions file not found: {path}")
     name = path.name.lower()
-    if name.endswith(_PARQUET_SUFFIXES):
-        frame = pd.read_parquet(path)
-    elif name.endswith(_CSV_SUFFIXES):
-        try:
-            frame = pd.read_csv(path)
-        except pd.errors.EmptyDataError as exc:
-            raise InputError(f"transactions file {path} is empty (no header, no rows)") from exc
-    else:
+    if not name.endswith(_PARQUET_SUFFIXES + _CSV_SUFFIXES):
         raise InputError(_suffix_message(path))
+    try:
+        frame = pd.read_parquet(path) if name.endswith(_PARQUET_SUFFIXES) else pd.read_csv(path)
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"transactions file {path} is empty (no header, no rows)") from exc
+    except (PermissionError, IsADirectoryError):
+        raise  # the message names the file
+    except _UNREADABLE as exc:
+        raise InputError(_unreadable_message(path, exc)) from exc
     return validate_transactions(frame, extra=extra, source=str(path))
+
+
+_UNREADABLE = (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+"""What pandas/pyarrow raise on bytes that are not the format the extension names."""
+
+
+def _unreadable_message(path: Path, exc: BaseException) -> str:
+    """One line naming the file, the format its extension promises and the reader's complaint.
+
+    >>> _unreadable_message(Path("t.csv.gz"), OSError("Not a gzipped file"))
+    'transactions file t.csv.gz is not a readable gzip-compressed CSV file (Not a gzipped file)'
+    """
+    name = path.name.lower()
+    if name.endswith(_PARQUET_SUFFIXES):
+        kind = "Parquet"
+    elif name.endswith(".csv"):
+        kind = "CSV (UTF-8 text)"
+    else:
+        kind = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip"}[
+            name[name.rfind("."):]] + "-compressed CSV"
+    reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+    return f"transactions file {path} is not a readable {kind} file ({reason})"
 
 
 def validate_transactions(
@@ -146,6 +174,13 @@ def _check_values(frame: pd.DataFrame, source: str) -> None:
             row = int(negative.argmax())
             raise InputError(f"{source}: column {column} must be >= 0, found "
                              f"{frame[column].iloc[row]} at row {row}")
+    for column in ("TX_FRAUD", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"):
+        if column in frame.columns:
+            bad = ~frame[column].isin((0, 1)).to_numpy()
+            if bad.any():
+                row = int(bad.argmax())
+                raise InputError(f"{source}: column {column} must be 0 or 1, found "
+                                 f"{frame[column].iloc[row]} at row {row}")
     wrong = (frame["TX_TIME_SECONDS"] // 86_400 != frame["TX_TIME_DAYS"]).to_numpy()
     if wrong.any():
         row = int(wrong.argmax())
@@ -190,16 +225,17 @@ def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:
 
     Notes
     -----
-    The table is written to a temporary sibling and renamed, so a failure never leaves a
-    half-written file at ``path``.
+    The table is written to a temporary sibling (``.<name>-*.tmp``) and renamed onto ``path``
+    (atomic: an existing file is replaced whole), so a failure or an interruption never leaves
+    a half-written file at ``path``, and the temporary file is removed.
     """
     path = check_output_path(path)
     name = path.name.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    os.close(fd)
     tmp = Path(tmp_name)
     try:
+        os.close(fd)
         if name.endswith(_PARQUET_SUFFIXES):
             frame.to_parquet(tmp, index=False)
         else:
@@ -241,7 +277,8 @@ def check_output_path(path: str | Path, field: str = "path") -> Path:
     Raises
     ------
     InputError
-        Unsupported extension, ``path`` is a folder, or an ancestor is a file.
+        Unsupported extension, ``path`` is a folder, an ancestor is a file, or nothing can be
+        written in its nearest existing folder (see :func:`check_creatable`).
     """
     try:
         path = check_table_path(path)
@@ -254,17 +291,30 @@ def check_output_path(path: str | Path, field: str = "path") -> Path:
 
 
 def check_creatable(path: Path, field: str = "path") -> None:
-    """Raise unless ``path``'s nearest existing ancestor is a folder (so it can be created).
+    """Raise unless ``path`` can be created: its nearest existing ancestor is a writable folder.
+
+    Writability is tested, not read off the permissions (root ignores them, yet ``/proc`` and
+    read-only mounts refuse root too): an empty temporary folder is created in that ancestor
+    and removed at once.
 
     Raises
     ------
     InputError
-        An ancestor of ``path`` is a file; the message names ``field``.
+        An ancestor of ``path`` is a file, or nothing can be created in the nearest existing
+        ancestor; the message names ``field`` and the reason.
     """
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise InputError(f"{field}: {parent} is a file, so {path} cannot be created")
+            try:
+                probe = tempfile.mkdtemp(dir=parent, prefix=".tinybots-probe-")
+            except OSError as exc:
+                raise InputError(
+                    f"{field}: cannot write in {parent} ({exc.strerror or exc}), so {path} "
+                    "cannot be created"
+                ) from exc
+            os.rmdir(probe)
             break
 
 

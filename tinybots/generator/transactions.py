@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from collections.abc import Iterator, Sequence
+from multiprocessing.pool import IMapIterator
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ import pandas as pd
 from tinybots.errors import InputError
 from tinybots.generator.config import HandbookConfig
 from tinybots.generator.frauds import add_frauds
+from tinybots.generator.pool import worker_pool
 from tinybots.generator.profiles import (
     generate_customer_profiles,
     generate_terminal_profiles,
@@ -44,6 +45,8 @@ _CHUNKS_PER_JOB = 4
 MIN_TX_PER_JOB = 250_000
 """Expected transactions per worker below which fewer processes are used (start-up costs
 about as much as generating this many transactions)."""
+_POLL_S = 0.2
+"""Seconds the parent waits for a worker's result before it looks for signals again."""
 
 
 def handbook_order(seconds: np.ndarray) -> np.ndarray:
@@ -108,31 +111,44 @@ def run_chunks(
 ) -> Iterator[tuple[np.ndarray, ...]]:
     """Yield :func:`generate_chunk` results in chunk order, in worker processes if n_jobs > 1.
 
-    Workers come from a "forkserver" context on Linux and "spawn" elsewhere (never plain fork,
-    which is unsafe in threaded parents such as Jupyter kernels).
+    Workers come from :func:`tinybots.generator.pool.worker_pool` ("forkserver" on Linux,
+    "spawn" elsewhere): they never re-run ``__main__`` (so a plain script, ``python -`` and
+    Jupyter all work) and ignore SIGINT. The parent waits in short slices
+    (``_POLL_S``), so a Ctrl-C or SIGTERM handler interrupts it promptly; the pool is then
+    terminated.
     """
     workers = min(n_jobs, len(args))
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(args), desc="customer chunks", unit="chunk")
-    if workers <= 1:
-        results: Iterator[tuple[np.ndarray, ...]] = map(generate_chunk, args)
-        pool = None
-    else:
-        method = "forkserver" if sys.platform.startswith("linux") else "spawn"
-        pool = multiprocessing.get_context(method).Pool(workers)
-        results = pool.imap(generate_chunk, args)
     try:
-        for res in results:
-            if progress:
-                bar.update(1)
-            yield res
+        if workers <= 1:
+            for res in map(generate_chunk, args):
+                if bar is not None:
+                    bar.update(1)
+                yield res
+            return
+        with worker_pool(workers) as pool:
+            pending = pool.imap(generate_chunk, args)
+            for _ in range(len(args)):
+                res = _next_result(pending)
+                if bar is not None:
+                    bar.update(1)
+                yield res
     finally:
-        if pool is not None:
-            pool.terminate()
-        if progress:
+        if bar is not None:
             bar.close()
+
+
+def _next_result(pending: IMapIterator) -> tuple[np.ndarray, ...]:
+    """The next result of an ``imap``, waiting in slices so that signals are handled."""
+    while True:
+        try:
+            return pending.next(timeout=_POLL_S)
+        except multiprocessing.TimeoutError:
+            continue
 
 
 def simulate_population(
