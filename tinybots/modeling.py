@@ -40,6 +40,11 @@ BASELINE_MODELS: tuple[str, ...] = (
 BASELINE_START = dt.date(2018, 7, 25)
 """First training day of the handbook's Chapter 3 baseline (day 115 of the simulation)."""
 
+HISTORY_DAYS = 7 + 30
+"""Days of raw history the features need before the first training day: the terminal windows
+(t - d - w, t - d] reach back the label delay d = 7 plus the longest window w = 30 days
+(``tinybots.features.compute_features`` defaults; handbook Chapter 3)."""
+
 SCORE_COLUMN = "predictions"
 
 
@@ -264,12 +269,14 @@ def run_baseline(
     Raises
     ------
     InputError
-        On an unknown model name or an empty split.
+        On an unknown model name, an empty split, or raw transactions with fewer than
+        :data:`HISTORY_DAYS` days of history before ``start_date`` (see :func:`check_history`).
     """
     for name in models:
         make_model(name)  # validate names before any heavy work
     data = transactions
-    if any(c not in data.columns for c in FEATURE_COLUMNS):
+    raw = any(c not in data.columns for c in FEATURE_COLUMNS)
+    if raw:
         from tinybots.features import compute_features
 
         data = compute_features(data)
@@ -286,6 +293,8 @@ def run_baseline(
             f"TX_FRAUD: the test week {_days(start + dt.timedelta(days=14), 7)} holds only one "
             "class after removing known compromised cards; AUC ROC and AP need both"
         )
+    if raw:
+        check_history(data["TX_DATETIME"], start)
     rows = []
     for name in models:
         started = pd.Timestamp.now()
@@ -297,6 +306,39 @@ def run_baseline(
         row["fit_s"] = fit_s
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def check_history(times: pd.Series, start_date: dt.date | str) -> None:
+    """Raise unless raw transactions start :data:`HISTORY_DAYS` days before ``start_date``.
+
+    Without that history the 30-day windows of the first training days count only part of
+    their span, and the baseline table is silently wrong (the handbook's three-week extract,
+    raw: AUC 0.58 instead of 0.87 for logistic regression).
+
+    Parameters
+    ----------
+    times : pandas.Series
+        ``TX_DATETIME`` of the raw table (datetime64, naive).
+    start_date : datetime.date or str
+        First training day.
+
+    Raises
+    ------
+    InputError
+        The table starts fewer than :data:`HISTORY_DAYS` days before ``start_date``; the
+        message names the days needed and the days present.
+    """
+    start = _as_date(start_date)
+    first = pd.Timestamp(times.min()).date()
+    have = (start - first).days
+    if have < HISTORY_DAYS:
+        need_from = start - dt.timedelta(days=HISTORY_DAYS)
+        raise InputError(
+            f"start_date: raw transactions need {HISTORY_DAYS} days of history before the "
+            f"training week starting {start} (7 label-delay days + 30-day windows), i.e. from "
+            f"{need_from}; the table starts {first}, {max(have, 0)} day(s) before; give raw "
+            "data from earlier, a later start or the transformed table (features precomputed)"
+        )
 
 
 def parse_date(value: dt.date | str, field: str = "start_date") -> dt.date:
@@ -343,7 +385,9 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
 __all__ = [
     "BASELINE_MODELS",
     "BASELINE_START",
+    "HISTORY_DAYS",
     "Split",
+    "check_history",
     "evaluate",
     "fit_model",
     "handbook_split",
