@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tinybots.errors import InputError
-from tinybots.io import read_transactions
 from tinybots.modeling import (
     BASELINE_MODELS,
     evaluate,
@@ -120,10 +118,9 @@ TOL = (0.002, 0.002, 0.005)
 
 
 @pytest.fixture(scope="module")
-def transformed(handbook_data: Path) -> pd.DataFrame:
-    return read_transactions(
-        handbook_data / "transformed" / "transactions_transformed_2018-07-25_2018-08-14.csv.gz"
-    )
+def transformed(handbook_transformed: pd.DataFrame) -> pd.DataFrame:
+    """The handbook's table with features, generated here (no third-party files needed)."""
+    return handbook_transformed
 
 
 @pytest.mark.slow
