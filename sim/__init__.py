@@ -31,17 +31,43 @@ under the queue length.
 
 from __future__ import annotations
 
-from sim.results import Results
-from sim.scenario import Scenario, load_preset, preset_names, with_changes
-from sim.system import System, build, run
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "Results",
-    "Scenario",
-    "System",
-    "build",
-    "load_preset",
-    "preset_names",
-    "run",
-    "with_changes",
-]
+if TYPE_CHECKING:
+    from sim.results import Results as Results
+    from sim.scenario import Scenario as Scenario
+    from sim.scenario import load_preset as load_preset
+    from sim.scenario import preset_names as preset_names
+    from sim.scenario import with_changes as with_changes
+    from sim.system import System as System
+    from sim.system import build as build
+    from sim.system import run as run
+
+# Public names and their modules, imported on first use (PEP 562): ``import sim`` (and so the
+# ``tinybots`` console script, whose entry point is ``sim.cli:main``) loads no pandas or
+# scikit-learn until a name is used, so a Ctrl-C in the first second reaches ``main``.
+_EXPORTS = {
+    "Results": "results",
+    "Scenario": "scenario",
+    "load_preset": "scenario",
+    "preset_names": "scenario",
+    "with_changes": "scenario",
+    "System": "system",
+    "build": "system",
+    "run": "system",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

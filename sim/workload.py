@@ -124,15 +124,29 @@ def load_bank(spec: WorkloadSpec, *, use_cache: bool = True) -> pd.DataFrame:
             pass
     bank = generate_transactions(config)
     if use_cache:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bank-", suffix=".tmp")
-            os.close(fd)
-            bank.to_parquet(tmp, index=False)
-            publish(Path(tmp), path)
-        except OSError:
-            pass
+        _cache_bank(bank, path)
     return bank
+
+
+def _cache_bank(bank: pd.DataFrame, path: Path) -> None:
+    """Write ``bank`` to the cache entry ``path`` through a temporary file, renamed in.
+
+    An unwritable cache is skipped (the run goes on); on any failure or interruption (Ctrl-C,
+    SIGTERM) the temporary file is removed before the exception goes on.
+    """
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bank-", suffix=".tmp")
+        os.close(fd)
+        bank.to_parquet(tmp, index=False)
+        publish(Path(tmp), path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _table_start(raw: pd.DataFrame) -> float:

@@ -351,12 +351,6 @@ def test_signal_while_the_results_are_written(results, tmp_path, cache, sig, cod
     assert _snapshot(out) == before or _generated(out) == results.summary_dict()["generated"]
 
 
-@pytest.mark.xfail(
-    reason="the console script imports sim/__init__.py, which imports sim.system (pandas, "
-    "scikit-learn: seconds) before sim.cli.main can catch anything; it needs lazy exports "
-    "(PEP 562, as tinybots.generator has)",
-    strict=False,
-)
 @pytest.mark.parametrize("delay_s", [0.2, 0.6, 1.0])
 def test_ctrl_c_in_the_first_second(tmp_path, delay_s):
     proc = _start(["run", "--preset", "small", "--out", str(tmp_path / "out"), "--no-progress"],
@@ -375,3 +369,18 @@ def test_version():
     done = subprocess.run([TINYBOTS, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"tinybots {importlib.metadata.version('tinybots')}\n"
+
+
+def test_interrupted_bank_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from sim import workload
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", interrupted)
+    entry = tmp_path / "cache" / "bank-x.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        workload._cache_bank(pd.DataFrame({"a": [1]}), entry)
+    assert list(entry.parent.iterdir()) == []
