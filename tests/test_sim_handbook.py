@@ -1,10 +1,11 @@
-"""The real model in the loop on the handbook's published data (validation ladder rung 3).
+"""The real model in the loop on the handbook's data (validation ladder rung 3).
 
-Replays the first three days of the book's test week (2018-08-08 ..) from the published raw
-table; the detector's model is trained on 2018-07-25 .. 07-31 as in the book's baseline
-(Le Borgne et al. 2022, Chapter 3). The book reports AP 0.606 for logistic regression on its
-filtered test week (known compromised cards removed); our replay scores every transaction, so
-we only ask for the same order of magnitude.
+Replays the first three days of the book's test week (2018-08-08 ..) from the full raw table
+(the project's generator reproduces the published file value for value, so the table is
+generated: the test runs on a clean clone); the detector's model is trained on 2018-07-25 ..
+07-31 as in the book's baseline (Le Borgne et al. 2022, Chapter 3). The book reports AP 0.606
+and CP@100 0.291 for logistic regression on its whole filtered test week; our three days differ
+(and AP is over every scored transaction), so we ask for the same order of magnitude.
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ import pytest
 
 from sim import load_preset, run, with_changes
 
-RAW_FULL = "raw/transactions_raw_2018-04-01_2018-09-30.csv.gz"
-
 
 @pytest.mark.slow
-def test_replayed_detector_scores_like_the_book(handbook_data):
+def test_replayed_detector_scores_like_the_book(handbook_files):
     sc = load_preset("handbook_week")
-    sc = with_changes(sc, "workload.transactions_path", str(handbook_data / RAW_FULL))
+    sc = with_changes(sc, "workload.transactions_path", str(handbook_files["raw_full"]))
     sc = with_changes(sc, "workload.live_duration_s", 3 * 86400.0)
     res = run(sc, progress=False)
     s = res.summary_dict()
