@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.dashboard import settle_last_interval
 from sim.results import Results
 from sim.scenario import Scenario
 from sim.telemetry import STAGES
@@ -339,12 +340,14 @@ def compare_figure(
 
     Left: ``kafka_consumergroup_lag{topic, group}`` (records) against processing time (s);
     right: ``tinybots_e2e_latency_seconds{quantile=0.95}`` of the transactions completed in
-    each monitoring interval (s). One line per run label.
+    each monitoring interval (s; the run's last, partial interval as in
+    :func:`sim.dashboard.settle_last_interval`). One line per run label.
     """
     fig, (ax_lag, ax_lat) = plt.subplots(1, 2, figsize=(12, 3.8))
     for label, r in runs.items():
-        lag = _series(r.metrics, "kafka_consumergroup_lag", f"topic={topic},group={group}")
-        lat = _series(r.metrics, "tinybots_e2e_latency_seconds", "quantile=0.95")
+        m = settle_last_interval(r.metrics, r.scenario.monitoring_interval_s)
+        lag = _series(m, "kafka_consumergroup_lag", f"topic={topic},group={group}")
+        lat = _series(m, "tinybots_e2e_latency_seconds", "quantile=0.95")
         ax_lag.plot(lag["time_s"], lag["value"], label=label, lw=1.3)
         ax_lat.plot(lat["time_s"], lat["value"], label=label, lw=1.3)
     ax_lag.set(xlabel="processing time (s)", ylabel="lag (records)",
