@@ -33,3 +33,6 @@ def test_notebook_is_clean(path: Path) -> None:
         if re.search(r"\binteract\w*\(|widgets\.", src):
             marked = src.lstrip().startswith("# NBVAL_IGNORE_OUTPUT\n")
             assert marked, f"widget cell lacks marker: {src[:60]!r}"
+        # captured Output-widget output can stall nbclient / papermill (see sim.panels)
+        capture = re.search(r"\binteract\w*\(|\binteractive\(|\.capture\(", src)
+        assert not capture, f"use sim.panels.slider_panel, not {capture[0]!r}: {src[:60]!r}"
