@@ -36,3 +36,33 @@ def test_notebook_is_clean(path: Path) -> None:
         # captured Output-widget output can stall nbclient / papermill (see sim.panels)
         capture = re.search(r"\binteract\w*\(|\binteractive\(|\.capture\(", src)
         assert not capture, f"use sim.panels.slider_panel, not {capture[0]!r}: {src[:60]!r}"
+
+
+def _markdown(path: Path) -> list[str]:
+    return ["".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+            if c["cell_type"] == "markdown"]
+
+
+def test_next_links_make_a_path() -> None:
+    """Each notebook's **Next:** paragraph links only to later notebooks (00 -> 01 -> end)."""
+    for path in NOTEBOOKS:
+        nexts = [m.split("**Next:**", 1)[1].split("\n\n")[0]
+                 for m in _markdown(path) if "**Next:**" in m]
+        assert len(nexts) == 1, f"{path.name}: one **Next:** paragraph"
+        for target in re.findall(r"\]\(([^)]+\.ipynb)\)", nexts[0]):
+            assert target > path.name, f"{path.name}: Next links back to {target}"
+
+
+def test_docs_need_no_shared_folder_and_use_with_changes() -> None:
+    root = NOTEBOOKS[0].parents[1]
+    readme = (root / "README.md").read_text()
+    assert "../shared" not in readme, "README: someone cloning the repository has no ../shared"
+    assert "Results.load" in readme and "help(sim.results)" in readme
+    texts = [readme] + ["".join(c["source"]) for p in NOTEBOOKS
+                        for c in json.loads(p.read_text())["cells"]]
+    assert not [t[:60] for t in texts if "model_copy" in t], "what-ifs: use with_changes"
+
+
+def test_notebook_01_promises_only_what_00_covers() -> None:
+    text = " ".join(_markdown(NOTEBOOKS[1]))
+    assert "failures" not in text.split("**Next:**", 1)[1], "00 does not cover failures"
