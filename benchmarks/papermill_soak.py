@@ -6,7 +6,7 @@ Each run is its own ``python -m papermill`` subprocess (kernel ``python3``, work
 subprocess, so a hang is counted as a failure instead of stopping the soak. A run in which a
 cell took 90 % of the timeout or more is counted as ``stalled``: nbclient reads a reply whose
 wake-up was lost only when its wait times out, so such a cell would hang for good without a
-timeout (see :mod:`sim.panels`). The executed
+timeout (see :mod:`sim.analysis.panels`). The executed
 notebooks go to a temporary folder and are deleted afterwards.
 
 Prints one line per run (notebook, run, ok / stalled / timeout / error, wall time in s, and for a

@@ -2,9 +2,9 @@
 
 SimPy processes that give the bots time, queues, pods and faults: the Kafka-like bus
 (``sim.bus``), deployments and pods (``sim.pods``), the transaction-ingestor played from a
-precomputed FCFS schedule (``sim.ingress``), the services of the fraud pipeline
+precomputed FCFS schedule (``sim.pods.ingress_schedule``), the services of the fraud pipeline
 (``sim.services``), the scenario model (``sim.scenario``), ``build`` / ``run``
-(``sim.system``) and its tidy ``Results`` (``sim.results``).
+(``sim.system``) and its tidy ``Results`` (``sim.record.results``).
 
 A one-stage M/M/c scenario (the transaction-ingestor alone: Poisson arrivals, exponential
 service, ``c`` pods sharing one FIFO, no bank and no model)::
@@ -35,7 +35,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sim.results import Results as Results
+    from sim.record.results import Results as Results
     from sim.scenario import Scenario as Scenario
     from sim.scenario import load_preset as load_preset
     from sim.scenario import preset_names as preset_names
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 # ``tinybots`` console script, whose entry point is ``sim.cli:main``) loads no pandas or
 # scikit-learn until a name is used, so a Ctrl-C in the first second reaches ``main``.
 _EXPORTS = {
-    "Results": "results",
+    "Results": "record.results",
     "Scenario": "scenario",
     "load_preset": "scenario",
     "preset_names": "scenario",

@@ -73,7 +73,7 @@ class RunSize:
 
 
 def _series(scenario: Scenario) -> int:
-    """Monitoring series sampled each interval (``sim.monitoring.Monitor.sample``).
+    """Monitoring series sampled each interval (``sim.record.monitor.Monitor.sample``).
 
     ``k`` consumer stages after the ingestor give ``k + 1`` groups (with the label feed) and
     ``k + 2`` deployments (with the ingress): lags, 2 queue depths, 2 per deployment, 8 others.

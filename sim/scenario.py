@@ -35,6 +35,7 @@ __all__ = [
     "LabelSpec",
     "ModelSpec",
     "PodCrash",
+    "EngineSpec",
     "preset_names",
     "load_preset",
     "with_changes",
@@ -215,6 +216,17 @@ class PodCrash(_Frozen):
     restart_s: float = Field(10.0, ge=0.0, le=86400.0)
 
 
+class EngineSpec(_Frozen):
+    """How the run is computed, not what it models (``sim.engine``).
+
+    ``fast_paths``: ``auto`` plays the ingestor and the label feed from precomputed schedules
+    wherever they give the same run as their event-driven models; ``off`` forces the event
+    models everywhere (slower; for checking the fast paths and for studying the model itself).
+    """
+
+    fast_paths: Literal["auto", "off"] = "auto"
+
+
 class Scenario(_Frozen):
     """Every knob of one simulation run (see the module docstring for units and loading)."""
 
@@ -230,6 +242,7 @@ class Scenario(_Frozen):
     monitoring_interval_s: float = Field(10.0, gt=0.0, le=86400.0)
     max_duration_s: float = Field(86400.0, gt=0.0, le=1e9)
     faults: tuple[PodCrash, ...] = ()
+    engine: EngineSpec = EngineSpec()
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

@@ -15,10 +15,11 @@ warns). A run in which nothing can arrive before the cap is an ``InputError``.
 precomputed ingress and label feed have due exactly at the cap is played.)
 
 The ingestor and the label feed produce without a SimPy event per record when nothing can hold
-them back (unbounded topics): ``sim.ingress.ScheduledIngress`` and ``sim.bus.ScheduledFeed``.
+them back (unbounded topics): ``sim.pods.ingress_schedule.ScheduledIngress`` and
+``sim.bus.ScheduledFeed``.
 With a bounded ``transactions`` topic the event-driven ``sim.pods.Ingress`` (producer
 back-pressure) is used instead; both give the same runs (``tests/test_sim_schedule.py``).
-Conservation is checked at the end of every run (``sim.ledger.ConservationError``).
+Conservation is checked at the end of every run (``sim.record.ledger.ConservationError``).
 
 Randomness: ``SeedSequence(scenario.seed).spawn`` gives one Generator per name in
 :data:`STREAMS` (arrivals, content, one per deployment's service times, faults), so changing a
@@ -30,7 +31,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,14 +39,15 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sim.alerts import AlertPolicy
 from sim.budget import check_fits
 from sim.bus import ConsumerGroup, Topic
-from sim.ingress import ScheduledIngress
-from sim.ledger import Ledger
-from sim.monitoring import Monitor
+from sim.faults import pod_crashes
 from sim.pods import Deployment, Ingress
-from sim.results import Results
+from sim.pods.ingress_schedule import ScheduledIngress
+from sim.policies.alert import AlertPolicy
+from sim.record.ledger import Ledger
+from sim.record.monitor import Monitor
+from sim.record.results import Results
 from sim.scenario import Scenario
 from sim.services import (
     AlertHandler,
@@ -56,7 +58,7 @@ from sim.services import (
     LabelTable,
     label_publisher,
 )
-from sim.telemetry import STAGES, Stage
+from sim.topology import STAGES, Stage
 from sim.workload import SECONDS_PER_DAY, TxTable, build_workload
 from tinybots.errors import InputError
 
@@ -218,7 +220,7 @@ def _check_first_arrival(sc: Scenario, table: TxTable, *, strict: bool = False) 
 
 
 def _wire_consumers(s: System, last: Stage, say: Callable[[str], None]) -> None:
-    from sim.brains import history_days, train_model, warm_store
+    from sim.services.warmup import history_days, train_model, warm_store
 
     sc, table, env = s.scenario, s.table, s.env
     delay_days = sc.labels.delay_days
@@ -323,15 +325,6 @@ def _feed_arrivals(env: simpy.Environment, s: System) -> None:
     start.callbacks.append(step)
 
 
-def _faults(s: System) -> Generator[simpy.Event, Any, Any]:
-    for crash in sorted(s.scenario.faults, key=lambda c: c.at_s):
-        if crash.at_s > s.env.now:
-            yield s.env.timeout(crash.at_s - s.env.now)
-        dep = s.deployments.get(crash.deployment)
-        if dep is not None:
-            dep.crash(crash.pod, crash.restart_s)
-
-
 def start(s: System) -> simpy.Event:
     """Start every process of ``s``; returns the event that fires when the pipeline has drained."""
     if s.started:
@@ -357,7 +350,7 @@ def start(s: System) -> simpy.Event:
         s.ledger.on_settled = done.succeed
     env.process(s.monitor.run(sc.monitoring_interval_s))
     if sc.faults:
-        env.process(_faults(s))
+        env.process(pod_crashes(env, sc.faults, s.deployments))
     return done
 
 
@@ -379,14 +372,14 @@ def run(scenario: Scenario | System, *, progress: bool = True) -> Results:
     With ``progress``, status lines of the build steps and a progress bar of simulated time
     on stderr; without, nothing is printed. A run that the cap ``max_duration_s`` cut short
     has ``cut_short`` True and counts the transactions that never arrived in ``not_arrived``
-    (summary keys, :data:`sim.results.SUMMARY_KEYS`).
+    (summary keys, :data:`sim.record.results.SUMMARY_KEYS`).
 
     Raises
     ------
     InputError
         An invalid scenario (see :func:`build`), or no transaction arrived before
         ``max_duration_s``.
-    sim.ledger.ConservationError
+    sim.record.ledger.ConservationError
         The outcome counts do not add up (a bug, never expected).
     """
     t0 = time.perf_counter()
@@ -394,7 +387,7 @@ def run(scenario: Scenario | System, *, progress: bool = True) -> Results:
     done = start(s)
     cap = s.env.timeout(s.scenario.max_duration_s)
     stop = s.env.any_of([done, cap])
-    from sim.progress import run_with_progress
+    from sim.record.progress import run_with_progress
 
     run_with_progress(
         s.env, stop, total_s=float(s.table.arrival_s[-1]) if len(s.table) else 0.0, enabled=progress
@@ -405,7 +398,7 @@ def run(scenario: Scenario | System, *, progress: bool = True) -> Results:
         _check_first_arrival(s.scenario, s.table, strict=True)
     s.monitor.sample()
     _release_transient_state(s)
-    from sim.assemble import assemble
+    from sim.record.frames import assemble
 
     wall = time.perf_counter() - t0 + (s.build_wall_s if isinstance(scenario, System) else 0.0)
     return assemble(s, wall)

@@ -42,7 +42,7 @@ def frame_digest(frame: pd.DataFrame) -> str:
 def run_digests(preset: str, **changes: object) -> dict[str, str]:
     """Digest of each frame of ``preset`` run on :data:`SEED` (plus dotted ``changes``)."""
     from sim import load_preset, run, with_changes
-    from sim.results import FRAMES
+    from sim.record.results import FRAMES
 
     sc = with_changes(load_preset(preset), "seed", SEED)
     for path, value in changes.items():

@@ -1,4 +1,5 @@
-"""The run dashboard (sim.dashboard): no spike from the last partial interval, notes in empty
+"""The run dashboard (sim.analysis.dashboard): no spike from the last partial interval, notes in
+empty
 panels, readable legends, the event time of day on the time axis, defined figures in the title."""
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-import sim.dashboard as dashboard  # noqa: E402
+import sim.analysis.dashboard as dashboard  # noqa: E402
 from sim import load_preset, run, with_changes  # noqa: E402
-from sim.dashboard import plot_dashboard  # noqa: E402
+from sim.analysis.dashboard import plot_dashboard  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_last_partial_interval_draws_no_spike(small) -> None:
 
 
 def test_compare_figure_drops_the_short_last_percentile(small) -> None:
-    from sim.plots import compare_figure
+    from sim.analysis.plots import compare_figure
 
     metrics = _constructed_metrics(small.scenario.monitoring_interval_s)
     fig = compare_figure({"a": dataclasses.replace(small, metrics=metrics)})

@@ -129,9 +129,9 @@ def test_labels_lost_at_most_once_are_counted(small):
 
 
 def test_a_label_batch_dropped_in_a_crash_never_reaches_the_store():
-    from sim.ledger import Ledger
+    from sim.record.ledger import Ledger
     from sim.services import LabelHandler, LabelTable
-    from sim.telemetry import Stage
+    from sim.topology import Stage
 
     class Store:
         def __init__(self):

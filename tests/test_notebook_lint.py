@@ -33,9 +33,10 @@ def test_notebook_is_clean(path: Path) -> None:
         if re.search(r"\binteract\w*\(|widgets\.", src):
             marked = src.lstrip().startswith("# NBVAL_IGNORE_OUTPUT\n")
             assert marked, f"widget cell lacks marker: {src[:60]!r}"
-        # captured Output-widget output can stall nbclient / papermill (see sim.panels)
+        # captured Output-widget output can stall nbclient / papermill (see sim.analysis.panels)
         capture = re.search(r"\binteract\w*\(|\binteractive\(|\.capture\(", src)
-        assert not capture, f"use sim.panels.slider_panel, not {capture[0]!r}: {src[:60]!r}"
+        use = "use sim.analysis.panels.slider_panel"
+        assert not capture, f"{use}, not {capture[0]!r}: {src[:60]!r}"
 
 
 def _markdown(path: Path) -> list[str]:
@@ -57,7 +58,7 @@ def test_docs_need_no_shared_folder_and_use_with_changes() -> None:
     root = NOTEBOOKS[0].parents[1]
     readme = (root / "README.md").read_text()
     assert "../shared" not in readme, "README: someone cloning the repository has no ../shared"
-    assert "Results.load" in readme and "help(sim.results)" in readme
+    assert "Results.load" in readme and "help(sim.record.results)" in readme
     texts = [readme] + ["".join(c["source"]) for p in NOTEBOOKS
                         for c in json.loads(p.read_text())["cells"]]
     assert not [t[:60] for t in texts if "model_copy" in t], "what-ifs: use with_changes"

@@ -24,7 +24,7 @@ import pytest
 
 from sim import load_preset, run
 from sim.cli import main
-from sim.results import Results, check_results_folder
+from sim.record.results import Results, check_results_folder
 from tinybots.errors import InputError
 
 TINYBOTS = str(Path(sys.executable).with_name("tinybots"))
@@ -206,7 +206,7 @@ def test_stale_own_files_are_not_carried(results, tmp_path):
 
 
 def test_manifest_names_every_file_a_run_writes(results, tmp_path, monkeypatch):
-    from sim.outfolder import OWN_FILES
+    from sim.record.outfolder import OWN_FILES
 
     monkeypatch.setattr("sim.system.run", lambda scenario, progress: results)
     assert main(["run", "--preset", "small", "--out", str(tmp_path / "o"), "--no-progress"]) == 0

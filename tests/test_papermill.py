@@ -1,5 +1,6 @@
 """Notebooks under papermill: every parameter is listed, every notebook runs headless with no
-cell waiting out its timeout, and the what-if panel (sim.panels) never stalls a headless run.
+cell waiting out its timeout, and the what-if panel (sim.analysis.panels) never stalls a
+headless run.
 
 Each notebook runs once here (quick mode); ``benchmarks/papermill_soak.py`` runs each ten times.
 """
@@ -55,7 +56,7 @@ def test_help_notebook_lists_every_parameter_with_type_and_help(path: Path) -> N
 def test_slider_panel_shows_the_view_and_follows_the_slider() -> None:
     import ipywidgets as widgets
 
-    from sim.panels import slider_panel
+    from sim.analysis.panels import slider_panel
 
     calls = []
 
@@ -98,7 +99,7 @@ def test_panel_cell_under_nbclient_does_not_wait_out_its_timeout() -> None:
                                  "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(
         "import ipywidgets as widgets\n"
-        "from sim.panels import slider_panel\n"
+        "from sim.analysis.panels import slider_panel\n"
         "slider_panel(widgets.IntSlider(value=3, min=1, max=8),\n"
         "             lambda n: [f'line {i} of view {n}' for i in range(40)])\n"
     )]

@@ -274,7 +274,7 @@ def test_run_out_is_an_existing_file(tmp_path, capsys):
 
 
 def test_results_save_does_not_delete_a_foreign_folder(tmp_path):
-    from sim.results import FRAMES, Results
+    from sim.record.results import FRAMES, Results
     from sim.scenario import Scenario
 
     mine = tmp_path / "mine"

@@ -1,5 +1,5 @@
 """``tinybots run``: bad input exits 2 with one line and writes nothing; a small run writes
-the results folder (sim.run_cli through sim.cli.main)."""
+the results folder (sim.cli.run through sim.cli.main)."""
 
 from __future__ import annotations
 
@@ -111,12 +111,12 @@ def test_usage_errors_are_one_line(capsys):
 
 
 def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
-    import sim.run_cli
+    import sim.cli.run
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sim.run_cli, "scenario_from_args", interrupted)
+    monkeypatch.setattr(sim.cli.run, "scenario_from_args", interrupted)
     assert main(["run", "--no-progress"]) == 130
     assert capsys.readouterr().err.strip() == "tinybots run: interrupted"
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.ledger import Ledger
-from sim.monitoring import percentiles_linear
 from sim.pods import ServiceTime
+from sim.record.ledger import Ledger
+from sim.record.monitor import percentiles_linear
 from sim.scenario import ServiceTimeSpec
-from sim.telemetry import Stage
+from sim.topology import Stage
 
 
 @pytest.mark.parametrize("kind", ["exponential", "lognormal"])
@@ -63,7 +63,7 @@ def test_percentiles_linear_equal_numpy(values):
     st.lists(st.integers(0, 49), min_size=0, max_size=400), st.integers(0, 49), st.integers(0, 49)
 )
 def test_fresh_rows_are_sorted_distinct_pending_unserved(rows, served, settled):
-    from sim.telemetry import Outcome
+    from sim.record.ledger import Outcome
 
     led = Ledger(np.zeros(50), Stage.ALERT)
     led.served(Stage.ENRICHER, np.array([served]), 0.0, 1.0, "pod")

@@ -1,4 +1,4 @@
-"""Teaching views of a run (sim.plots): capacities and rho, traces, what-if comparisons, checks."""
+"""Teaching views of a run (sim.analysis.plots): capacities and rho, traces, what-ifs, checks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from sim import Scenario, load_preset, run, with_changes  # noqa: E402
-from sim.plots import (  # noqa: E402
+from sim.analysis.plots import (  # noqa: E402
     check_choice,
     compare,
     compare_figure,

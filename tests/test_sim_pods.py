@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import simpy
 
+from sim.analysis.stats import mean_ci
 from sim.bus import ConsumerGroup, Topic
 from sim.pods import Deployment, Ingress, ServiceTime
 from sim.scenario import DeploymentSpec, IngestorSpec, ServiceTimeSpec
-from sim.theory import mean_ci
 
 
 class RecordingHandler:

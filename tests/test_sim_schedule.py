@@ -1,4 +1,5 @@
-"""Producers known in advance (sim.ingress, sim.bus.ScheduledFeed) equal their event-driven twins.
+"""Producers known in advance (sim.pods.ingress_schedule, sim.bus.ScheduledFeed) equal their
+event-driven twins.
 
 - the FCFS schedule (Kiefer–Wolfowitz recurrence) gives every request the start, end and server
   that the event-driven ``sim.pods.Ingress`` gives it, sheds the same requests, and its
@@ -24,12 +25,12 @@ from hypothesis import strategies as st
 
 from sim import Scenario, run, with_changes
 from sim.bus import ConsumerGroup, Member, ScheduledFeed, Topic
-from sim.ingress import ScheduledIngress, fcfs_schedule
-from sim.ledger import Ledger
 from sim.pods import Ingress, ServiceTime
+from sim.pods.ingress_schedule import ScheduledIngress, fcfs_schedule
+from sim.record.ledger import Ledger, Outcome
 from sim.scenario import IngestorSpec, ServiceTimeSpec
 from sim.services import LabelTable, label_publisher
-from sim.telemetry import Outcome, Stage
+from sim.topology import Stage
 
 
 def _event_ingress(arrivals, spec, seed, probe_times):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.scoring import compile_scorer
+from sim.services.scorer import compile_scorer
 from tinybots.modeling import make_model
 from tinybots.schema import FEATURE_COLUMNS
 

@@ -1,5 +1,5 @@
 """The composed system: conservation, determinism, common random numbers, horizon, faults,
-direction (more pods -> less lag) and the results round trip (sim.system, sim.results)."""
+direction (more pods -> less lag) and the results round trip (sim.system, sim.record.results)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import sim
 from sim import Scenario, build, run, with_changes
-from sim.theory import mean_ci
+from sim.analysis.stats import mean_ci
 from tinybots.errors import InputError
 
 

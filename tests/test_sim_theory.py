@@ -5,8 +5,8 @@ served by ``c`` pods with exponential service of rate ``mu`` — is run for ``N_
 replications (distinct root seeds, hence independent SeedSequence streams). Each replication
 discards arrivals before a warm-up time and drains the queue after the last arrival, so every
 counted transaction has completed (no censoring). The replication means are then compared with
-the analytic values of ``sim.theory`` through Student-t 95 % confidence intervals
-(DESIGN.md §7, rung 1).
+the analytic values of ``sim.analysis`` (theory, networks) through Student-t 95 % confidence
+intervals (``sim.analysis.stats``; the validation ladder's rung 1).
 
 Each test can fail for the reason in its name: the CI must contain the Erlang C value and must
 exclude the value of a plausible wrong model (c separate M/M/1 queues at ``lam / c`` each for
@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import sim.theory as th
+import sim.analysis.stats as ci
+import sim.analysis.theory as th
 from sim import Scenario, run
 
 N_REPS = 20
@@ -125,7 +126,7 @@ def replications(rho: float, c: int) -> tuple[Rep, ...]:
 
 
 def _ci(values) -> tuple[float, float, float]:
-    return th.mean_ci(list(values), 0.95)
+    return ci.mean_ci(list(values), 0.95)
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Theory tier: the analytic queueing references in ``sim.theory`` are themselves right.
+"""Theory tier: the analytic queueing references of ``sim.analysis`` (theory, networks, stats)
+are themselves right.
 
 Checked against closed forms derived independently of the Erlang B recursion (M/M/1, M/M/2,
 the factorial-sum Erlang C), exact small-case values, monotonicity and pooling, bad input, the
@@ -15,7 +16,9 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-import sim.theory as th
+import sim.analysis.networks as net
+import sim.analysis.stats as ci
+import sim.analysis.theory as th
 from tinybots.errors import InputError
 
 
@@ -27,8 +30,8 @@ def _erlang_c_direct(lam: float, mu: float, c: int) -> float:
 
 
 def test_doctests_pass() -> None:
-    result = doctest.testmod(th, verbose=False)
-    assert result.attempted >= 10 and result.failed == 0
+    results = [doctest.testmod(m, verbose=False) for m in (th, net, ci)]
+    assert sum(r.attempted for r in results) >= 10 and sum(r.failed for r in results) == 0
 
 
 @pytest.mark.parametrize("lam, mu", [(0.1, 1.0), (0.5, 1.0), (0.9, 1.0), (3.0, 4.0), (0.99, 1.0)])
@@ -95,15 +98,15 @@ def test_pooled_queue_beats_separate_queues(c: int) -> None:
 
 
 def test_littles_law_helpers_round_trip() -> None:
-    assert th.littles_l(4.0, 0.5) == pytest.approx(2.0)
-    assert th.littles_w(4.0, th.littles_l(4.0, 0.5)) == pytest.approx(0.5)
-    assert th.littles_l(2.0, th.mmc_w(2.0, 1.0, 3)) == pytest.approx(th.mmc_l(2.0, 1.0, 3))
+    assert net.littles_l(4.0, 0.5) == pytest.approx(2.0)
+    assert net.littles_w(4.0, net.littles_l(4.0, 0.5)) == pytest.approx(0.5)
+    assert net.littles_l(2.0, th.mmc_w(2.0, 1.0, 3)) == pytest.approx(th.mmc_l(2.0, 1.0, 3))
 
 
 def test_jackson_tandem_is_sum_of_stages() -> None:
     stages = [(2, 1.0), (1, 3.0), (4, 0.6)]
     expected = sum(th.mmc_w(1.5, mu, c) for c, mu in stages)
-    assert th.jackson_tandem_w(1.5, stages) == pytest.approx(expected, rel=1e-12)
+    assert net.jackson_tandem_w(1.5, stages) == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -118,13 +121,13 @@ def test_jackson_tandem_is_sum_of_stages() -> None:
         (lambda: th.erlang_c(1.0, 1.0, 2.5), ["c", "integer"]),
         (lambda: th.erlang_c(float("nan"), 1.0, 2), ["lam", "finite"]),
         (lambda: th.mmc_prob_wait_exceeds(1.0, 1.0, 2, -1.0), ["t_s", ">= 0"]),
-        (lambda: th.littles_l(-1.0, 1.0), ["lam", ">= 0"]),
-        (lambda: th.littles_w(0.0, 1.0), ["lam", "> 0"]),
-        (lambda: th.jackson_tandem_w(1.0, []), ["stages", "empty"]),
-        (lambda: th.jackson_tandem_w(1.0, [(1, 2.0), (1, 0.5)]), ["stages[1]", "rho"]),
-        (lambda: th.mean_ci([1.0]), ["at least 2"]),
-        (lambda: th.mean_ci([1.0, float("inf")]), ["finite"]),
-        (lambda: th.mean_ci([1.0, 2.0], confidence=1.0), ["confidence", "(0, 1)"]),
+        (lambda: net.littles_l(-1.0, 1.0), ["lam", ">= 0"]),
+        (lambda: net.littles_w(0.0, 1.0), ["lam", "> 0"]),
+        (lambda: net.jackson_tandem_w(1.0, []), ["stages", "empty"]),
+        (lambda: net.jackson_tandem_w(1.0, [(1, 2.0), (1, 0.5)]), ["stages[1]", "rho"]),
+        (lambda: ci.mean_ci([1.0]), ["at least 2"]),
+        (lambda: ci.mean_ci([1.0, float("inf")]), ["finite"]),
+        (lambda: ci.mean_ci([1.0, 2.0], confidence=1.0), ["confidence", "(0, 1)"]),
     ],
 )
 def test_bad_input_names_the_field(call, words: list[str]) -> None:
@@ -148,7 +151,7 @@ def test_prob_wait_exceeds_integrates_to_wq() -> None:
 def test_mean_ci_matches_scipy_interval() -> None:
     rng = np.random.default_rng(7)
     x = rng.normal(3.0, 2.0, size=25)
-    m, lo, hi = th.mean_ci(x, 0.9)
+    m, lo, hi = ci.mean_ci(x, 0.9)
     slo, shi = stats.t.interval(0.9, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
     assert m == pytest.approx(x.mean())
     assert (lo, hi) == pytest.approx((slo, shi), rel=1e-12)
@@ -162,7 +165,7 @@ def test_mean_ci_has_its_nominal_coverage() -> None:
     reps = rng.exponential(2.0, size=(n_trials, 20, 50)).mean(axis=2)
     hits = 0
     for row in reps:
-        _, lo, hi = th.mean_ci(row)
+        _, lo, hi = ci.mean_ci(row)
         hits += lo <= 2.0 <= hi
     cover = hits / n_trials
     se = math.sqrt(0.95 * 0.05 / n_trials)
@@ -199,12 +202,12 @@ def _ciw_tandem_sojourns(lam: float, stages, horizon: float, warmup: float, seed
 
 def test_jackson_tandem_against_ciw() -> None:
     lam, stages = 1.4, [(2, 1.0), (1, 2.0)]  # rho = 0.7 at both stages
-    expected = th.jackson_tandem_w(lam, stages)
+    expected = net.jackson_tandem_w(lam, stages)
     means = [
         _ciw_tandem_sojourns(lam, stages, horizon=2500.0, warmup=200.0, seed=1000 + r).mean()
         for r in range(10)
     ]
-    m, lo, hi = th.mean_ci(means)
+    m, lo, hi = ci.mean_ci(means)
     assert lo <= expected <= hi, (expected, m, lo, hi)
     # The check has teeth: the CI is informative (< 10 % of the value) and excludes the wrong
     # model with two separate M/M/1 queues at lam/2 each in stage 1 (W = 1/0.3 + 1/0.6 = 5 s).

@@ -6,7 +6,7 @@ handbook-scale bank replaying the live day's busiest hours). It shows a progress
 simulated time on stderr, prints a summary table, and writes into ``DIR`` the frames (Parquet),
 ``scenario.yaml``, ``summary.json`` and ``dashboard.png``. Everything is written into a
 temporary sibling folder and renamed at the end, so bad input (exit 2), a failure or an
-interruption leaves the output folder untouched (see ``sim.outfolder``); files of yours in an
+interruption leaves the output folder untouched (see ``sim.record.outfolder``); files of yours in an
 earlier results folder are kept. The output folder is checked before the run.
 """
 
@@ -17,8 +17,8 @@ import re
 import sys
 from pathlib import Path
 
-from sim.outfolder import foreign_entries
-from sim.results import Results, check_results_folder
+from sim.record.outfolder import foreign_entries
+from sim.record.results import Results, check_results_folder
 from sim.scenario import Scenario, load_preset, preset_names
 
 __all__ = ["add_subcommands", "check_out_folder", "default_out", "scenario_from_args", "write_run"]
@@ -111,7 +111,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
 
 def write_run(results: Results, out: Path) -> Path:
     """Write frames, scenario, summary and dashboard into ``out`` atomically (temp + rename)."""
-    from sim.dashboard import plot_dashboard
+    from sim.analysis.dashboard import plot_dashboard
 
     def dashboard(res: Results, folder: Path) -> None:
         plot_dashboard(res, folder / "dashboard.png")

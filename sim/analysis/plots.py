@@ -1,7 +1,7 @@
 """Teaching views of a run: stage capacities and ρ, one transaction's trace, what-if comparisons.
 
 Helpers for the quickstart notebook (``notebooks/00_quickstart.ipynb``) built on
-:class:`sim.results.Results`:
+:class:`sim.record.results.Results`:
 
 - :func:`stage_capacity` and :func:`utilisation_table`: the offered load ρ = λ / (c μ) of each
   stage from the scenario's service-time model and the measured arrival rate, beside the
@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.dashboard import settle_last_interval
-from sim.results import Results
+from sim.analysis.dashboard import settle_last_interval
+from sim.record.results import Results
 from sim.scenario import Scenario
-from sim.telemetry import STAGES
+from sim.topology import STAGES
 from tinybots.teaching import check_choice  # re-exported for the notebooks
 
 __all__ = [
@@ -206,7 +206,7 @@ def trace_spans(results: Results, trace_id: int) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The ``results.spans`` rows of ``trace_id`` (see :mod:`sim.results`) plus
+        The ``results.spans`` rows of ``trace_id`` (see :mod:`sim.record.results`) plus
         ``waited_in`` (queue or topic before the hop), ``enqueued_s`` (= ``start_s −
         queue_wait_s``, s) and ``batch_records`` (records served in the same poll: same
         service, pod and start time).
@@ -312,7 +312,7 @@ def compare(runs: Mapping[str, Results], keys: Sequence[str] = COMPARED) -> pd.D
     Returns
     -------
     pandas.DataFrame
-        Index = ``keys`` (see :data:`sim.results.SUMMARY_KEYS`), one column per run label; with
+        Index = ``keys`` (:data:`sim.record.results.SUMMARY_KEYS`), one column per run label; with
         exactly two runs, a ``change`` column (second − first).
 
     Raises
@@ -341,7 +341,7 @@ def compare_figure(
     Left: ``kafka_consumergroup_lag{topic, group}`` (records) against processing time (s);
     right: ``tinybots_e2e_latency_seconds{quantile=0.95}`` of the transactions completed in
     each monitoring interval (s; the run's last, partial interval as in
-    :func:`sim.dashboard.settle_last_interval`). One line per run label.
+    :func:`sim.analysis.dashboard.settle_last_interval`). One line per run label.
     """
     fig, (ax_lag, ax_lat) = plt.subplots(1, 2, figsize=(12, 3.8))
     for label, r in runs.items():

@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tinybots {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     tinybots_cli.add_subcommands(sub)
-    from sim import run_cli  # the simulation's sub-commands
+    from sim.cli import run as run_cli  # the simulation's sub-commands
 
     run_cli.add_subcommands(sub)
     return parser
@@ -117,7 +117,3 @@ def _one_line(exc: BaseException) -> str:
     from tinybots.errors import describe_validation_error
 
     return describe_validation_error(exc)  # type: ignore[arg-type]
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -20,89 +20,19 @@ Utilisation is the time-weighted busy fraction of ready consumers (or servers).
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 import simpy
 
 from sim.bus import ConsumerGroup, Fetched, Member
-from sim.scenario import DeploymentSpec, IngestorSpec, ServiceTimeSpec
-from sim.telemetry import TimeWeighted
+from sim.pods.service_time import ServiceTime
+from sim.process import ProcessGenerator
+from sim.record.timeweighted import TimeWeighted
+from sim.scenario import DeploymentSpec
 
-__all__ = ["ServiceTime", "Handler", "Deployment", "Pod", "Ingress", "ProcessGenerator"]
-
-ProcessGenerator = Generator[simpy.Event, Any, Any]
-
-
-class ServiceTime:
-    """Draws the service time of a poll of ``n`` records (seconds).
-
-    ``(fixed_s + per_record_s × n) × F`` with F = 1 (deterministic), Exp(1) (exponential) or
-    lognormal with mean 1 and coefficient of variation ``cv`` (sigma² = ln(1 + cv²),
-    mu = −sigma²/2).
-
-    >>> spec = ServiceTimeSpec(distribution="deterministic", fixed_s=0.1, per_record_s=0.01)
-    >>> st = ServiceTime(spec, np.random.default_rng(0))
-    >>> round(st.draw(10), 6)
-    0.2
-    """
-
-    _BLOCK = 1024  # factors drawn from the stream per refill
-
-    def __init__(self, spec: ServiceTimeSpec, rng: np.random.Generator) -> None:
-        self.spec = spec
-        self.rng = rng
-        self._sigma = float(np.sqrt(np.log1p(spec.cv**2)))
-        self._fixed, self._per = spec.fixed_s, spec.per_record_s
-        self._factors: list[float] = []
-        self._next = 0
-
-    def mean(self, n: int = 1) -> float:
-        """Mean service time of a poll of ``n`` records (seconds)."""
-        return self.spec.fixed_s + self.spec.per_record_s * n
-
-    def _refill(self) -> None:
-        """Draw the next block of factors F. The stream is consumed exactly as by scalar
-        ``rng.exponential()`` / ``rng.lognormal(mu, sigma)`` calls (same variates, same order;
-        lognormal = ``exp(mu + sigma × z)`` with the standard normals z, as NumPy computes it)."""
-        kind = self.spec.distribution
-        if kind == "exponential":
-            self._factors = self.rng.standard_exponential(self._BLOCK).tolist()
-        else:
-            s = self._sigma
-            mu = -0.5 * s * s
-            z = self.rng.standard_normal(self._BLOCK).tolist()
-            self._factors = [math.exp(mu + s * x) for x in z]
-        self._next = 0
-
-    def draw_many(self, count: int, n: int = 1) -> list[float]:
-        """``count`` service times of polls of ``n`` records: the values (and the stream state
-        afterwards) of ``count`` successive :meth:`draw` calls, without a call each."""
-        m = self._fixed + self._per * n
-        if self.spec.distribution == "deterministic":
-            return [m] * count
-        factors: list[float] = []
-        while len(factors) < count:
-            if self._next == len(self._factors):
-                self._refill()
-            take = min(count - len(factors), len(self._factors) - self._next)
-            factors += self._factors[self._next : self._next + take]
-            self._next += take
-        return [m * f for f in factors]
-
-    def draw(self, n: int = 1) -> float:
-        """One random service time of a poll of ``n`` records (seconds)."""
-        m = self._fixed + self._per * n
-        if self.spec.distribution == "deterministic":
-            return m
-        k = self._next
-        if k == len(self._factors):
-            self._refill()
-            k = 0
-        self._next = k + 1
-        return m * self._factors[k]
+__all__ = ["Deployment", "Handler", "Pod"]
 
 
 class Handler(Protocol):
@@ -114,6 +44,7 @@ class Handler(Protocol):
     the delay: records times and produces downstream; it returns None when done, or a SimPy
     sub-process to ``yield from`` when the produce may block (bounded topic).
     ``drop(records, reason)`` accounts for records lost in a crash (at-most-once).
+    ``release()`` frees what only the running system needs (called once, after the run).
     """
 
     def begin(self, records: list[int], pod: str) -> list[int]: ...
@@ -123,6 +54,8 @@ class Handler(Protocol):
     ) -> ProcessGenerator | None: ...
 
     def drop(self, records: list[int], reason: str) -> None: ...
+
+    def release(self) -> None: ...
 
 
 class Pod:
@@ -340,105 +273,3 @@ class Deployment:
                         f"{len(fetched.records)} {what} of topic {group.topic.name} lost in the "
                         "crash (at-most-once)",
                     )
-
-
-class Ingress:
-    """The transaction-ingestor: a shared FIFO of requests served by c servers.
-
-    Parameters
-    ----------
-    env : simpy.Environment
-    spec : IngestorSpec
-    rng : numpy.random.Generator
-        Service-time stream.
-    serve : callable(record, start_s, end_s, server_name)
-        Called when a request completes (validation, produce); may return a generator to
-        ``yield from`` (producer back-pressure).
-    shed : callable(record, reason)
-        Called for a request arriving to a full queue.
-    """
-
-    name = "transaction_ingestor"
-
-    def __init__(
-        self,
-        env: simpy.Environment,
-        spec: IngestorSpec,
-        rng: np.random.Generator,
-        serve: Callable[[int, float, float, str], ProcessGenerator | None],
-        shed: Callable[[int, str], None],
-    ) -> None:
-        self.env = env
-        self.spec = spec
-        self.service = ServiceTime(spec.service, rng)
-        self.serve = serve
-        self.shed = shed
-        self.queue: deque[int] = deque()
-        self._idle: deque[tuple[Pod, str]] = deque()
-        self.depth = TimeWeighted(env)
-        self.busy = TimeWeighted(env)
-        self.ready_consumers = TimeWeighted(env)
-        self.n_servers = spec.replicas * spec.concurrency
-        self.pods = [Pod(f"{self.name}-{i}") for i in range(spec.replicas)]
-
-    def start(self) -> None:
-        """Start the servers (each ready after ``startup_s``; idle at once when it is 0)."""
-        for i in range(self.n_servers):
-            pod = self.pods[i // self.spec.concurrency]
-            server = (pod, f"{pod.name}/s{i % self.spec.concurrency}")
-            if self.spec.startup_s > 0:
-                ev = self.env.timeout(self.spec.startup_s)
-                ev.callbacks.append(lambda _ev, server=server: self._ready(server))
-            else:
-                self._ready(server)
-
-    def pods_ready(self) -> int:
-        """Number of ready pods."""
-        return sum(p.ready for p in self.pods)
-
-    def catch_up(self, until_s: float | None = None) -> None:
-        """Nothing to catch up: every request is an event (see ``sim.ingress``)."""
-
-    def submit(self, record: int) -> None:
-        """A request arrives now: an idle server takes it, else it queues (or is shed)."""
-        if self._idle:
-            self._begin(self._idle.popleft(), record)
-            return
-        limit = self.spec.queue_limit
-        if limit is not None and len(self.queue) >= limit:
-            self.shed(record, f"ingress queue full (queue_limit={limit})")
-            return
-        self.queue.append(record)
-        self.depth.add(1)
-
-    # Each server is a small state machine driven by event callbacks rather than a SimPy
-    # process: one Timeout per request (its service), no wake-up event, no generator resume.
-    # The queue discipline is the same FCFS over c servers; idle servers are taken in the order
-    # they became idle.
-    def _ready(self, server: tuple[Pod, str]) -> None:
-        server[0].ready = True
-        self.ready_consumers.add(1)
-        self._next(server)
-
-    def _next(self, server: tuple[Pod, str]) -> None:
-        """The server is free now: take the head of the queue, or go idle."""
-        if self.queue:
-            record = self.queue.popleft()
-            self.depth.add(-1)
-            self._begin(server, record)
-        else:
-            self._idle.append(server)
-
-    def _begin(self, server: tuple[Pod, str], record: int) -> None:
-        self.busy.add(1)
-        start_s = self.env.now
-        ev = self.env.timeout(self.service.draw(1))
-        ev.callbacks.append(lambda _ev: self._end(server, record, start_s))
-
-    def _end(self, server: tuple[Pod, str], record: int, start_s: float) -> None:
-        self.busy.add(-1)
-        out = self.serve(record, start_s, self.env.now, server[1])
-        if out is None:
-            self._next(server)
-        else:  # producer back-pressure: resume serving once the produce has completed
-            self.env.process(out).callbacks.append(lambda _p: self._next(server))

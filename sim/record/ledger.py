@@ -15,19 +15,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from enum import IntEnum
 
 import numpy as np
 import pandas as pd
 
-from sim.telemetry import STAGES, Outcome, Stage
+from sim.topology import STAGES, Stage
 
-__all__ = ["Ledger", "ConservationError"]
+__all__ = ["ConservationError", "Ledger", "Outcome"]
 
 _TOPIC_BEFORE = {
     Stage.ENRICHER: "transactions",
     Stage.DETECTOR: "features-ready",
     Stage.ALERT: "fraud-scores",
 }
+
+
+class Outcome(IntEnum):
+    """Final fate of a transaction (``transactions.outcome``)."""
+
+    PENDING = 0
+    COMPLETED = 1
+    SHED = 2
+    DEAD_LETTERED = 3
+    LOST = 4
+
 
 
 _PENDING = int(Outcome.PENDING)  # plain ints in hot paths (enum attribute access is slow)

@@ -1,50 +1,21 @@
-"""Recording primitives of the simulated world: time-weighted integrals and the outcome codes.
+"""Time-weighted integrals of piecewise-constant levels (busy consumers, queue depth, pods).
 
 A :class:`TimeWeighted` keeps the integral of a piecewise-constant level (busy consumers, queue
 depth, ready pods) over simulated time, so that utilisation and mean queue length are exact
-time averages, not means of periodic samples (DESIGN §3).
+time averages, not means of periodic samples.
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import Protocol
 
-__all__ = ["Outcome", "Stage", "STAGES", "TimeWeighted", "Clock"]
+__all__ = ["Clock", "TimeWeighted"]
 
 
 class Clock(Protocol):
     """Anything with a ``now`` attribute in seconds (a ``simpy.Environment``)."""
 
     now: float
-
-
-class Outcome(IntEnum):
-    """Final fate of a transaction (``transactions.outcome``)."""
-
-    PENDING = 0
-    COMPLETED = 1
-    SHED = 2
-    DEAD_LETTERED = 3
-    LOST = 4
-
-
-class Stage(IntEnum):
-    """Pipeline stages, in order; a transaction completes after the scenario's last stage."""
-
-    INGESTOR = 0
-    ENRICHER = 1
-    DETECTOR = 2
-    ALERT = 3
-
-
-STAGES: dict[Stage, str] = {
-    Stage.INGESTOR: "transaction_ingestor",
-    Stage.ENRICHER: "feature_enricher",
-    Stage.DETECTOR: "fraud_detector",
-    Stage.ALERT: "alert_service",
-}
-"""Deployment name of each stage (the scenario's ``deployments.*`` keys)."""
 
 
 class TimeWeighted:

@@ -1,4 +1,7 @@
-"""Turning a finished System into tidy Results frames and the one-row summary (see sim.results)."""
+"""A finished System turned into tidy Results frames and the one-row summary.
+
+The frames and the summary's keys are documented in ``sim.record.results``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.results import SUMMARY_KEYS, Results
-from sim.telemetry import STAGES, Outcome, Stage
+from sim.record.ledger import Outcome
+from sim.record.results import SUMMARY_KEYS, Results
+from sim.topology import STAGES, Stage
 
 __all__ = ["assemble", "known_compromised", "transactions_frame", "summarise"]
 
@@ -27,7 +31,7 @@ _OUTCOME = {
 
 
 def transactions_frame(s: Any) -> pd.DataFrame:
-    """One row per arrived transaction (columns documented in ``sim.results``)."""
+    """One row per arrived transaction (columns documented in ``sim.record.results``)."""
     led, tab = s.ledger, s.table
     n = led.arrived
     cols: dict[str, Any] = {
@@ -72,7 +76,7 @@ def transactions_frame(s: Any) -> pd.DataFrame:
 def summarise(
     s: Any, tx: pd.DataFrame, counts: dict[str, int], metrics: pd.DataFrame, wall_s: float
 ) -> dict[str, float | int | bool]:
-    """KPIs of a run (keys and definitions: ``sim.results.SUMMARY_KEYS``)."""
+    """KPIs of a run (keys and definitions: ``sim.record.results.SUMMARY_KEYS``)."""
     from tinybots.metrics import average_precision, card_precision_at_k
 
     done = tx[tx["outcome"] == "completed"]

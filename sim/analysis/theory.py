@@ -30,28 +30,22 @@ All rates are per second and all times in seconds, like the simulation clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy import stats
 
 from tinybots.errors import InputError
 
 __all__ = [
-    "utilisation",
     "erlang_b",
     "erlang_c",
-    "mmc_wq",
-    "mmc_lq",
-    "mmc_w",
-    "mmc_l",
-    "mmc_prob_wait_exceeds",
-    "mm1_wq",
     "mm1_w",
-    "littles_l",
-    "littles_w",
-    "jackson_tandem_w",
-    "mean_ci",
+    "mm1_wq",
+    "mmc_l",
+    "mmc_lq",
+    "mmc_prob_wait_exceeds",
+    "mmc_w",
+    "mmc_wq",
+    "utilisation",
 ]
 
 
@@ -393,152 +387,3 @@ def mm1_w(lam: float, mu: float) -> float:
     """
     _check_stable(lam, mu, 1)
     return 1.0 / (mu - lam)
-
-
-def littles_l(lam: float, w_s: float) -> float:
-    """Little's law: time-average number in a system ``L = lam W`` (Little 1961).
-
-    Parameters
-    ----------
-    lam : float
-        Long-run arrival (= throughput) rate, per second (>= 0).
-    w_s : float
-        Mean time an item spends in the system, seconds (>= 0).
-
-    Returns
-    -------
-    float
-        Time-average number of items in the system.
-
-    Raises
-    ------
-    InputError
-        If either argument is negative or not finite.
-
-    Examples
-    --------
-    >>> littles_l(10.0, 0.25)
-    2.5
-    """
-    _check_nonnegative("lam (arrival rate, per s)", lam)
-    _check_nonnegative("w_s (mean time in system, s)", w_s)
-    return lam * w_s
-
-
-def littles_w(lam: float, l_items: float) -> float:
-    """Little's law solved for the mean time in system: ``W = L / lam`` (Little 1961).
-
-    Parameters
-    ----------
-    lam : float
-        Long-run arrival (= throughput) rate, per second (> 0).
-    l_items : float
-        Time-average number of items in the system (>= 0).
-
-    Returns
-    -------
-    float
-        Mean time in system, seconds.
-
-    Raises
-    ------
-    InputError
-        If ``lam`` is not positive or ``l_items`` is negative (or either is not finite).
-
-    Examples
-    --------
-    >>> littles_w(10.0, 2.5)
-    0.25
-    """
-    _check_positive("lam (arrival rate, per s)", lam)
-    _check_nonnegative("l_items (mean number in system)", l_items)
-    return l_items / lam
-
-
-def jackson_tandem_w(lam: float, stages: Sequence[tuple[int, float]]) -> float:
-    """Mean end-to-end sojourn time of an open tandem (series) Jackson network, seconds.
-
-    Poisson arrivals at ``lam`` per second pass once through each stage in order; stage ``i``
-    has ``c_i`` exponential servers of rate ``mu_i`` sharing one FIFO queue. By Jackson's
-    theorem (Jackson 1957; Gross et al. 2008, §5.2) — for tandem M/M/c queues already by
-    Burke's output theorem — each stage behaves in steady state as an independent M/M/c
-    queue fed at rate ``lam``, so the mean sojourn is the sum of the stages' ``W``.
-
-    Parameters
-    ----------
-    lam : float
-        External arrival rate, per second (> 0).
-    stages : sequence of (int, float)
-        ``(c_i, mu_i)`` per stage, in order: servers and service rate per server (per s).
-
-    Returns
-    -------
-    float
-        Sum over stages of :func:`mmc_w`, seconds.
-
-    Raises
-    ------
-    InputError
-        If ``stages`` is empty or any stage is invalid or unstable (the message names the
-        stage index).
-
-    Examples
-    --------
-    >>> jackson_tandem_w(1.0, [(1, 2.0), (1, 3.0)])  # 1/(2-1) + 1/(3-1)
-    1.5
-    """
-    stages = list(stages)
-    if not stages:
-        raise InputError("stages must list at least one (c, mu) pair, got an empty sequence")
-    total = 0.0
-    for i, stage in enumerate(stages):
-        try:
-            c, mu = stage
-            total += mmc_w(lam, mu, c)
-        except (InputError, TypeError, ValueError) as exc:
-            raise InputError(f"stages[{i}] = {stage!r}: {exc}") from exc
-    return total
-
-
-def mean_ci(samples: Iterable[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Sample mean and two-sided Student-t confidence interval over independent replications.
-
-    ``mean ± t_{(1+confidence)/2, n-1} s / sqrt(n)`` with ``s`` the sample standard deviation
-    (``ddof=1``); the standard interval for the mean of i.i.d. (approximately normal) replication
-    averages (e.g. Law, *Simulation Modeling and Analysis*, 5th ed., 2015, §9.4.1).
-
-    Parameters
-    ----------
-    samples : iterable of float
-        One value per independent replication, length n >= 2, all finite.
-    confidence : float, default 0.95
-        Coverage, in (0, 1).
-
-    Returns
-    -------
-    (mean, lo, hi) : tuple of float
-        Sample mean and the interval's lower and upper ends (same unit as ``samples``).
-
-    Raises
-    ------
-    InputError
-        If fewer than two samples are given, any is not finite, or ``confidence`` is not in
-        (0, 1).
-
-    Examples
-    --------
-    >>> m, lo, hi = mean_ci([1.0, 2.0, 3.0])
-    >>> m, round(lo, 4), round(hi, 4)
-    (2.0, -0.4841, 4.4841)
-    """
-    x = np.asarray(list(samples), dtype=float)
-    if x.ndim != 1 or x.size < 2:
-        raise InputError(f"samples must hold at least 2 values (one per replication), got {x.size}")
-    if not np.all(np.isfinite(x)):
-        raise InputError("samples must all be finite numbers (found NaN or inf)")
-    if not (0.0 < confidence < 1.0):
-        raise InputError(f"confidence must be in (0, 1), got {confidence!r}")
-    n = x.size
-    mean = float(x.mean())
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return mean, mean - half, mean + half

@@ -17,8 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
-from sim.results import Results
-from sim.telemetry import STAGES
+from sim.record.results import Results
+from sim.topology import STAGES
 
 __all__ = ["plot_dashboard", "readable_label", "settle_last_interval"]
 
@@ -52,7 +52,7 @@ def settle_last_interval(metrics: pd.DataFrame, interval_s: float) -> pd.DataFra
     ----------
     metrics : pandas.DataFrame
         The long metrics frame (``time_s``, ``name``, ``labels``, ``value``; see
-        :mod:`sim.monitoring`).
+        :mod:`sim.record.monitor`).
     interval_s : float
         The scenario's ``monitoring_interval_s``, s.
 

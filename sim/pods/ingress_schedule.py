@@ -41,11 +41,14 @@ import numpy as np
 import simpy
 
 from sim.bus import ScheduledFeed
-from sim.pods import Pod, ServiceTime
+from sim.pods.deployment import Pod
+from sim.pods.service_time import ServiceTime
+from sim.record.ledger import Outcome
+from sim.record.timeweighted import TimeWeighted
 from sim.scenario import IngestorSpec
-from sim.telemetry import Outcome, Stage, TimeWeighted
+from sim.topology import Stage
 
-__all__ = ["FcfsSchedule", "fcfs_schedule", "ScheduledIngress"]
+__all__ = ["FcfsSchedule", "ScheduledIngress", "fcfs_schedule"]
 
 
 @dataclass(frozen=True)

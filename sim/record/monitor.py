@@ -27,10 +27,9 @@ import numpy as np
 import simpy
 
 from sim.bus import ConsumerGroup
-from sim.ingress import ScheduledIngress
-from sim.ledger import Ledger
 from sim.pods import Deployment, Ingress
-from sim.telemetry import Outcome
+from sim.pods.ingress_schedule import ScheduledIngress
+from sim.record.ledger import Ledger, Outcome
 
 __all__ = ["Monitor", "percentiles_linear"]
 

@@ -12,7 +12,7 @@ Frames (units in column names; times are processing seconds since the start of t
 - ``spans``: one row per hop: ``trace_id`` (= row), ``span_id`` (int, trace_id × 4 + stage
   index), ``service`` and ``pod`` (categorical), ``partition`` (of the topic consumed; for the
   ingestor, of the topic produced to), ``queue_wait_s``, ``service_s``, ``start_s``, ``end_s``.
-- ``metrics``: long format ``time_s``, ``name``, ``labels``, ``value`` (see ``sim.monitoring``).
+- ``metrics``: long format ``time_s``, ``name``, ``labels``, ``value`` (see ``sim.record.monitor``).
 - ``incidents``: ``time_s``, ``kind`` (pod_ready, pod_crash, rebalance, records_lost: a batch
   dropped in an at-most-once crash, its count and topic in ``detail``), ``target``, ``detail``.
 - ``models``: ``version``, ``kind``, ``train_start``, ``train_end``, ``n_train``,
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.outfolder import replace_folder, staged_folder
+from sim.record.outfolder import replace_folder, staged_folder
 from sim.scenario import Scenario
 from tinybots.errors import InputError
 from tinybots.io import check_creatable
@@ -124,11 +124,11 @@ class Results:
         """Write Parquet per frame, ``scenario.yaml`` and ``summary.json`` into ``directory``.
 
         Written into a hidden temporary sibling folder first, then put in place of an earlier
-        results folder as :mod:`sim.outfolder` describes: at every moment the complete old or
+        results folder as :mod:`sim.record.outfolder` describes: at every moment the complete old or
         the complete new results are at ``directory``; a failure or an interruption (Ctrl-C,
         SIGTERM in ``tinybots``) leaves the old results and no temporary folder. Files in the
         earlier folder that tinybots does not write (any name outside
-        :data:`sim.outfolder.OWN_FILES`, e.g. ``my_analysis.ipynb``) are kept: carried over
+        :data:`sim.record.outfolder.OWN_FILES`, e.g. ``my_analysis.ipynb``) are kept: carried over
         into the new folder. Only an empty folder or an earlier results folder is replaced
         (see :func:`check_results_folder`).
 

@@ -54,7 +54,8 @@ OWN_FILES = frozenset(
         "dashboard.png",
     }
 )
-"""The manifest: names of the files a tinybots results folder holds (``sim.results.FRAMES`` as
+"""The manifest: names of the files a tinybots results folder holds (``sim.record.results.FRAMES``
+as
 Parquet, the scenario, the summary, the dashboard). Everything else in a results folder is the
 user's and is kept."""
 

@@ -1,0 +1,175 @@
+"""A topic: partitioned append-only logs with log-end offsets (Apache Kafka semantics).
+
+A record's key picks its partition (``key % n_partitions``, deterministic). Each partition is a
+Python list of records with its log-end offset (``Topic.ends``). A bounded topic
+(``capacity_records``) makes a producer block while a target partition holds that many records
+not yet committed by the slowest subscribed group (a soft bound, as a full producer buffer
+blocks ``send`` in Kafka's client). Retention is infinite: no record expires.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import simpy
+
+if TYPE_CHECKING:
+    from sim.bus.feed import ScheduledProducer
+    from sim.bus.group import ConsumerGroup
+
+__all__ = ["Topic"]
+
+
+class Topic:
+    """A topic of ``n_partitions`` append-only logs.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    name : str
+    n_partitions : int
+        Number of partitions (>= 1).
+    capacity_records : int or None
+        Soft bound on uncommitted records per partition (None = unbounded).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        n_partitions: int,
+        capacity_records: int | None = None,
+    ) -> None:
+        if n_partitions < 1:
+            raise ValueError(f"topic {name}: n_partitions must be >= 1, got {n_partitions}")
+        self.env = env
+        self.name = name
+        self.n_partitions = n_partitions
+        self.capacity_records = capacity_records
+        self.logs: list[list[int]] = [[] for _ in range(n_partitions)]
+        self.ends = [0] * n_partitions  # log-end offsets (a feed preloads logs beyond them)
+        self._waiters: list[list[tuple[simpy.Event, Callable[[], bool] | None]]] = [
+            [] for _ in range(n_partitions)
+        ]
+        self._space: list[simpy.Event | None] = [None] * n_partitions
+        self.groups: list[ConsumerGroup] = []
+        self.scheduled: ScheduledProducer | None = None
+
+    def release(self) -> None:
+        """Drop the logs' records (after the run, before the frames are built; offsets stay)."""
+        self.logs = [[] for _ in self.logs]
+
+    def partition_of(self, keys: np.ndarray) -> np.ndarray:
+        """Partition of each key: ``key % n_partitions`` (deterministic, stable across runs)."""
+        return np.asarray(keys, dtype=np.int64) % self.n_partitions
+
+    def end_offset(self, partition: int) -> int:
+        """Log-end offset (number of records ever appended) of ``partition``."""
+        self.sync()
+        return self.ends[partition]
+
+    def backlog(self, partition: int) -> int:
+        """Records in ``partition`` not yet committed by the slowest subscribed group."""
+        self.sync()
+        if not self.groups:
+            return 0
+        return self.ends[partition] - min(g.committed[partition] for g in self.groups)
+
+    def append(self, partition: int, records: Sequence[int]) -> None:
+        """Append ``records`` to ``partition`` and wake the consumers waiting on it."""
+        if self.scheduled is not None:
+            raise RuntimeError(f"topic {self.name} is fed by a schedule; nothing else appends")
+        log = self.logs[partition]
+        log.extend(records)
+        self.ends[partition] = len(log)
+        self.wake(partition)
+
+    def wake(self, partition: int) -> None:
+        """Wake the consumers waiting on ``partition`` whose condition now holds."""
+        waiters = self._waiters[partition]
+        if waiters:
+            keep = []
+            for ev, ready in waiters:
+                if ev.triggered:
+                    continue
+                if ready is None or ready():
+                    ev.succeed()
+                else:  # a lingering consumer that still lacks records: no wake-up
+                    keep.append((ev, ready))
+            self._waiters[partition] = keep
+
+    def append_many(self, records: Sequence[int], partitions: Sequence[int]) -> None:
+        """Append each record to its partition, in order, ignoring capacity; then wake the
+        consumers waiting on the partitions touched."""
+        if self.scheduled is not None:
+            raise RuntimeError(f"topic {self.name} is fed by a schedule; nothing else appends")
+        logs, touched = self.logs, set()
+        for r, p in zip(records, partitions, strict=True):
+            logs[p].append(r)
+            touched.add(p)
+        for p in touched:
+            self.ends[p] = len(logs[p])
+            self.wake(p)
+
+    def sync(self) -> None:
+        """Let the scheduled producer append what is due by now (see :attr:`scheduled`)."""
+        if self.scheduled is not None:
+            self.scheduled.catch_up()
+
+    def alarm(self, partitions: Sequence[int], count: int, event: simpy.Event) -> None:
+        """Trigger ``event`` when the scheduled producer has appended ``count`` more records on
+        ``partitions`` (never, if it never will), after catching it up to that time."""
+        sched = self.scheduled
+        if sched is None:
+            raise RuntimeError(f"topic {self.name} has no scheduled producer")
+        t = sched.next_due(partitions, count)
+        if t == math.inf:
+            return
+
+        def ring(_timer: simpy.Event) -> None:
+            sched.catch_up(t)
+            if not event.triggered:
+                event.succeed()
+
+        self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(ring)
+
+    def produce(self, records: np.ndarray, keys: np.ndarray) -> Generator[simpy.Event, None, None]:
+        """Append each record to its key's partition (a SimPy sub-process: ``yield from``).
+
+        Blocks only when the topic is bounded and a target partition is full.
+        """
+        parts = self.partition_of(keys)
+        if self.capacity_records is None and len(records) <= 64:  # small batch: plain lists
+            self.append_many(records.tolist(), parts.tolist())
+            return
+        if self.n_partitions == 1:
+            groups: list[tuple[int, list[int]]] = [(0, records.tolist())]
+        else:
+            order = np.argsort(parts, kind="stable")
+            sp, sr = parts[order], records[order]
+            cuts = np.flatnonzero(np.diff(sp)) + 1
+            chunks = zip(np.split(sp, cuts), np.split(sr, cuts), strict=True)
+            groups = [(int(p[0]), r.tolist()) for p, r in chunks]
+        for p, recs in groups:
+            while self.capacity_records is not None and self.backlog(p) >= self.capacity_records:
+                if self._space[p] is None:
+                    self._space[p] = self.env.event()
+                yield self._space[p]
+            self.append(p, recs)
+
+    def wait(
+        self, partition: int, event: simpy.Event, ready: Callable[[], bool] | None = None
+    ) -> None:
+        """Register ``event`` to be triggered on the next append to ``partition`` after which
+        ``ready()`` holds (any append when ``ready`` is None)."""
+        self._waiters[partition].append((event, ready))
+
+    def notify_space(self, partition: int) -> None:
+        """Wake a producer blocked on ``partition`` (called after a commit)."""
+        ev = self._space[partition]
+        if ev is not None and self.backlog(partition) < (self.capacity_records or 0):
+            self._space[partition] = None
+            ev.succeed()

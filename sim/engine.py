@@ -1,0 +1,67 @@
+"""Which fast paths a run uses: the one place where a precomputed twin replaces its event model.
+
+The event-driven path is the model of record: the ingestor's FIFO (``sim.pods.ingress.Ingress``,
+fed one arrival at a time) and the label feed's publisher process
+(``sim.services.label_feed.label_publisher``). Each has a precomputed twin that gives the same
+run with far fewer SimPy events, but only where nothing can hold the producer back:
+
+- the ingestor as an FCFS schedule (``sim.pods.ingress_schedule.ScheduledIngress``) when its
+  output topic ``transactions`` is unbounded, or when it is the last stage (nothing downstream);
+- the label feed as a ``sim.bus.ScheduledFeed`` when the ``labels`` topic is unbounded.
+
+``engine.fast_paths: off`` forces both event models; ``auto`` (the default) takes a twin
+whenever the scenario has nothing it cannot honour, and says why not otherwise
+(:attr:`Paths.reasons`). Equality of the twins is tested in ``tests/test_sim_schedule.py`` and
+``tests/test_sim_engine.py``; ``docs/architecture.md`` explains the choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sim.scenario import Scenario
+
+__all__ = ["Paths", "choose_paths"]
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The paths a run takes.
+
+    Attributes
+    ----------
+    scheduled_ingress : bool
+        The ingestor is played from a precomputed schedule (else the event-driven ``Ingress``).
+    scheduled_labels : bool
+        The label feed is a precomputed feed (else the publisher process).
+    reasons : dict of str to str
+        For each event path taken, why (``"ingress"`` / ``"labels"`` keys).
+    """
+
+    scheduled_ingress: bool
+    scheduled_labels: bool
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def choose_paths(scenario: Scenario) -> Paths:
+    """The fast paths ``scenario`` may use (see the module docstring).
+
+    >>> from sim.scenario import Scenario
+    >>> choose_paths(Scenario()).scheduled_ingress
+    True
+    >>> p = choose_paths(Scenario.from_dict({"engine": {"fast_paths": "off"}}))
+    >>> p.scheduled_ingress, p.reasons["ingress"]
+    (False, 'engine.fast_paths is off')
+    """
+    reasons: dict[str, str] = {}
+    if scenario.engine.fast_paths == "off":
+        reasons = {"ingress": "engine.fast_paths is off", "labels": "engine.fast_paths is off"}
+        return Paths(False, False, reasons)
+    last = scenario.last_stage == "transaction_ingestor"
+    ingress = last or scenario.topics.transactions.capacity_records is None
+    if not ingress:
+        reasons["ingress"] = "topics.transactions is bounded (producer back-pressure)"
+    labels = scenario.topics.labels.capacity_records is None
+    if not labels:
+        reasons["labels"] = "topics.labels is bounded (the publisher can be held back)"
+    return Paths(ingress, labels, reasons)

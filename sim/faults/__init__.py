@@ -1,0 +1,8 @@
+"""Faults: declarative specs in the scenario (``sim.scenario.PodCrash``), applied by processes
+here that act through the deployments' public methods (never a private field)."""
+
+from __future__ import annotations
+
+from sim.faults.crash import pod_crashes
+
+__all__ = ["pod_crashes"]

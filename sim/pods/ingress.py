@@ -1,0 +1,159 @@
+"""The transaction-ingestor, event-driven: a shared FIFO of requests served by c servers.
+
+The ingestor runs behind a Kubernetes Service: one queue of requests served one at a time by
+``replicas x concurrency`` servers (the M/M/c stage checked against Erlang C). A request arriving
+to a full queue (``queue_limit``) is shed. Producing to a bounded ``transactions`` topic can block
+a server (producer back-pressure). This is the model of record; its precomputed twin is
+``sim.pods.ingress_schedule.ScheduledIngress``, chosen in ``sim.engine``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import simpy
+
+from sim.pods.deployment import Pod
+from sim.pods.service_time import ServiceTime
+from sim.process import ProcessGenerator
+from sim.record.timeweighted import TimeWeighted
+from sim.scenario import IngestorSpec
+
+if TYPE_CHECKING:
+    from sim.record.ledger import Ledger
+
+__all__ = ["Ingress", "feed_arrivals"]
+
+
+class Ingress:
+    """The transaction-ingestor: a shared FIFO of requests served by c servers.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    spec : IngestorSpec
+    rng : numpy.random.Generator
+        Service-time stream.
+    serve : callable(record, start_s, end_s, server_name)
+        Called when a request completes (validation, produce); may return a generator to
+        ``yield from`` (producer back-pressure).
+    shed : callable(record, reason)
+        Called for a request arriving to a full queue.
+    """
+
+    name = "transaction_ingestor"
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        spec: IngestorSpec,
+        rng: np.random.Generator,
+        serve: Callable[[int, float, float, str], ProcessGenerator | None],
+        shed: Callable[[int, str], None],
+    ) -> None:
+        self.env = env
+        self.spec = spec
+        self.service = ServiceTime(spec.service, rng)
+        self.serve = serve
+        self.shed = shed
+        self.queue: deque[int] = deque()
+        self._idle: deque[tuple[Pod, str]] = deque()
+        self.depth = TimeWeighted(env)
+        self.busy = TimeWeighted(env)
+        self.ready_consumers = TimeWeighted(env)
+        self.n_servers = spec.replicas * spec.concurrency
+        self.pods = [Pod(f"{self.name}-{i}") for i in range(spec.replicas)]
+
+    def start(self) -> None:
+        """Start the servers (each ready after ``startup_s``; idle at once when it is 0)."""
+        for i in range(self.n_servers):
+            pod = self.pods[i // self.spec.concurrency]
+            server = (pod, f"{pod.name}/s{i % self.spec.concurrency}")
+            if self.spec.startup_s > 0:
+                ev = self.env.timeout(self.spec.startup_s)
+                ev.callbacks.append(lambda _ev, server=server: self._ready(server))
+            else:
+                self._ready(server)
+
+    def pods_ready(self) -> int:
+        """Number of ready pods."""
+        return sum(p.ready for p in self.pods)
+
+    def catch_up(self, until_s: float | None = None) -> None:
+        """Nothing to catch up: every request is an event (see ``sim.pods.ingress_schedule``)."""
+
+    def submit(self, record: int) -> None:
+        """A request arrives now: an idle server takes it, else it queues (or is shed)."""
+        if self._idle:
+            self._begin(self._idle.popleft(), record)
+            return
+        limit = self.spec.queue_limit
+        if limit is not None and len(self.queue) >= limit:
+            self.shed(record, f"ingress queue full (queue_limit={limit})")
+            return
+        self.queue.append(record)
+        self.depth.add(1)
+
+    # Each server is a small state machine driven by event callbacks rather than a SimPy
+    # process: one Timeout per request (its service), no wake-up event, no generator resume.
+    # The queue discipline is the same FCFS over c servers; idle servers are taken in the order
+    # they became idle.
+    def _ready(self, server: tuple[Pod, str]) -> None:
+        server[0].ready = True
+        self.ready_consumers.add(1)
+        self._next(server)
+
+    def _next(self, server: tuple[Pod, str]) -> None:
+        """The server is free now: take the head of the queue, or go idle."""
+        if self.queue:
+            record = self.queue.popleft()
+            self.depth.add(-1)
+            self._begin(server, record)
+        else:
+            self._idle.append(server)
+
+    def _begin(self, server: tuple[Pod, str], record: int) -> None:
+        self.busy.add(1)
+        start_s = self.env.now
+        ev = self.env.timeout(self.service.draw(1))
+        ev.callbacks.append(lambda _ev: self._end(server, record, start_s))
+
+    def _end(self, server: tuple[Pod, str], record: int, start_s: float) -> None:
+        self.busy.add(-1)
+        out = self.serve(record, start_s, self.env.now, server[1])
+        if out is None:
+            self._next(server)
+        else:  # producer back-pressure: resume serving once the produce has completed
+            self.env.process(out).callbacks.append(lambda _p: self._next(server))
+
+
+def feed_arrivals(
+    env: simpy.Environment, arrival_s: np.ndarray, ledger: Ledger, ingress: Ingress
+) -> None:
+    """Submit each transaction to the event-driven ``ingress`` at its arrival time.
+
+    A chain of Timeout callbacks rather than a process (no generator resume per arrival);
+    arrivals at the same instant are submitted back to back, in row order. ``ledger.arrived``
+    counts the rows submitted so far. (The precomputed twin plays the arrivals itself.)
+    """
+    submit = ingress.submit
+    times = np.asarray(arrival_s, dtype=np.float64).tolist()
+    n, nxt = len(times), 0
+
+    def step(timer: simpy.Event) -> None:
+        nonlocal nxt
+        due = timer is not start  # a timer set for row `nxt` has expired: it arrives now
+        while nxt < n:
+            if not due and times[nxt] - env.now > 0:
+                env.timeout(times[nxt] - env.now).callbacks.append(step)
+                return
+            due = False
+            ledger.arrived = nxt + 1
+            submit(nxt)
+            nxt += 1
+
+    start = env.timeout(0)
+    start.callbacks.append(step)

@@ -1,0 +1,42 @@
+"""alert-service: applies the alert policy (``sim.policies.alert``) to each scored record.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.bus import Topic
+from sim.policies.alert import AlertPolicy
+from sim.record.ledger import Ledger
+from sim.services.stage import ConsumerStage
+from sim.topology import Stage
+from sim.workload import TxTable
+
+__all__ = ["AlertHandler"]
+
+
+class AlertHandler(ConsumerStage):
+    """alert-service: threshold + daily card budget, idempotent by transaction id."""
+
+    stage = Stage.ALERT
+
+    def __init__(
+        self, table: TxTable, ledger: Ledger, topic_in: Topic, policy: AlertPolicy
+    ) -> None:
+        super().__init__(table, ledger, topic_in, None)
+        self.policy = policy
+        self.day = (table.event_time_s // 86400).astype(np.int64)
+
+    def compute(self, rows: np.ndarray, row_list: list[int]) -> None:
+        led, decide = self.ledger, self.policy.decide
+        alerted = [
+            decide(d, c, s)
+            for d, c, s in zip(
+                self.day[rows].tolist(),
+                self.table.customer_id[rows].tolist(),
+                led.score[rows].tolist(),
+                strict=True,
+            )
+        ]
+        led.alerted[rows] = alerted
+        led.n_alerted += sum(alerted)

@@ -1,0 +1,119 @@
+"""label-feed: fraud labels published after the label delay, and applied to the feature store.
+
+:func:`label_publisher` publishes each label ``labels.delay_days`` of event time after its
+transaction (history labels too), and :class:`LabelHandler` gives them to
+``FeatureStore.add_labels`` at the end of each poll; labels lost in an at-most-once crash are
+counted in ``Ledger.labels_lost``. :meth:`LabelTable.feed` is the precomputed twin of the
+publisher (a ``ScheduledFeed`` at the same ticks), chosen in ``sim.engine``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.bus import Fetched, ScheduledFeed, Topic
+from sim.process import ProcessGenerator
+from sim.record.ledger import Ledger
+
+__all__ = ["LabelHandler", "LabelTable", "label_publisher"]
+
+
+class LabelTable:
+    """Labels to publish, sorted by due event time: terminal, tx event time (s), fraud, due (s)."""
+
+    def __init__(
+        self, terminal: np.ndarray, event_time_s: np.ndarray, fraud: np.ndarray, delay_s: float
+    ) -> None:
+        order = np.argsort(event_time_s, kind="stable")
+        self.terminal = np.asarray(terminal, dtype=np.int64)[order]
+        self.event_time_s = np.asarray(event_time_s, dtype=np.float64)[order]
+        self.fraud = np.asarray(fraud, dtype=np.int64)[order]
+        self.event_second = np.floor(self.event_time_s).astype(np.int64)  # the store's unit
+        # terminal, event second and label per row, shape (3, n): one gather per poll
+        self.columns = np.stack([self.terminal, self.event_second, self.fraud])
+        self.due_s = self.event_time_s + delay_s
+        self.published = 0
+
+    def __len__(self) -> int:
+        return len(self.due_s)
+
+    def publish_times(self, live_start_s: float, speedup: float, interval_s: float) -> np.ndarray:
+        """Processing time (s) at which :func:`label_publisher` publishes each label: the first
+        tick ``k × interval_s`` (k >= 0) whose event time ``live_start_s + k × interval_s ×
+        speedup`` has reached the label's due time. Shape (n,)."""
+        ticks = np.ceil((self.due_s - live_start_s) / (speedup * interval_s))
+        return np.maximum(ticks, 0.0) * interval_s
+
+    def feed(
+        self, topic: Topic, live_start_s: float, speedup: float, interval_s: float
+    ) -> ScheduledFeed:
+        """Publish the labels to an unbounded ``topic`` as a :class:`sim.bus.ScheduledFeed`, at
+        :meth:`publish_times` (the same ticks as :func:`label_publisher`, without a process)."""
+        idx = np.arange(len(self))
+        times = self.publish_times(live_start_s, speedup, interval_s)
+        return ScheduledFeed(topic, times, idx, topic.partition_of(self.terminal))
+
+
+def label_publisher(
+    env: simpy.Environment,
+    labels: LabelTable,
+    topic: Topic,
+    live_start_s: float,
+    speedup: float,
+    interval_s: float,
+) -> ProcessGenerator:
+    """label-feed: every ``interval_s``, publish the labels now due.
+
+    Event time now = ``live_start_s + env.now × speedup``.
+    """
+    while labels.published < len(labels):
+        now_event = live_start_s + env.now * speedup
+        end = int(np.searchsorted(labels.due_s, now_event, side="right"))
+        if end > labels.published:
+            idx = np.arange(labels.published, end)
+            labels.published = end
+            yield from topic.produce(idx, labels.terminal[idx])
+        yield env.timeout(interval_s)
+
+
+class LabelHandler:
+    """The feature store's label consumer: ``FeatureStore.add_labels`` per poll.
+
+    The labels of a poll reach the store when the poll's service ends (:meth:`finish`), so a
+    crash under at-most-once loses them: :meth:`drop` counts them in ``ledger.labels_lost``
+    (the terminal risk of later transactions misses them). Labels are not transactions: they
+    are outside the conservation of transactions.
+    """
+
+    def __init__(self, labels: LabelTable, store: Any, ledger: Ledger) -> None:
+        self.labels = labels
+        self.store = store
+        self.ledger = ledger
+        self.applied = bytearray(len(labels))  # 1 = already given to the store
+
+    def begin(self, records: list[int], pod: str) -> list[int]:
+        applied = self.applied
+        return [r for r in records if not applied[r]]  # a rewind re-delivers applied labels
+
+    def finish(
+        self, rows: list[int], start_s: float, pod: str, fetched: Fetched
+    ) -> ProcessGenerator | None:
+        applied = self.applied
+        fresh = [r for r in rows if not applied[r]]  # another consumer may have applied some
+        for r in fresh:
+            applied[r] = 1
+        if fresh:
+            self.store.add_labels(*self.labels.columns[:, fresh].tolist())
+        return None
+
+    def drop(self, records: list[int], reason: str) -> None:
+        """Count the labels of a batch lost in a crash (at-most-once) that never reached the
+        store."""
+        applied = self.applied
+        self.ledger.labels_lost += len({r for r in records if not applied[r]})
+
+    def release(self) -> None:
+        """Nothing to free: the labels table is part of the results' inputs."""
