@@ -2,8 +2,10 @@
 
 ``build`` creates the environment, the workload, the topics and consumer groups, the
 deployments and their bots (training the model and warming the feature store when the
-scenario's last stage needs them) without advancing time. ``run`` starts the processes and
-advances time.
+scenario's last stage needs them) without advancing time, and returns the :class:`System`
+whole. ``run`` starts the processes and advances time. What reads and writes which topic comes
+from ``sim.topology``; which fast paths apply comes from ``sim.engine`` (see
+``docs/architecture.md``).
 
 Horizon: the run ends as soon as every transaction of the workload has arrived and reached a
 final outcome (the pipeline has drained), or at ``max_duration_s`` of processing time, whichever
@@ -13,17 +15,11 @@ generated, but as ``not_arrived``, and the summary's ``cut_short`` is True (``ti
 warns). A run in which nothing can arrive before the cap is an ``InputError``.
 (``env.run(until=...)`` does not process events scheduled exactly at the cap; what the
 precomputed ingress and label feed have due exactly at the cap is played.)
-
-The ingestor and the label feed produce without a SimPy event per record when nothing can hold
-them back (unbounded topics): ``sim.pods.ingress_schedule.ScheduledIngress`` and
-``sim.bus.ScheduledFeed``.
-With a bounded ``transactions`` topic the event-driven ``sim.pods.Ingress`` (producer
-back-pressure) is used instead; both give the same runs (``tests/test_sim_schedule.py``).
 Conservation is checked at the end of every run (``sim.record.ledger.ConservationError``).
 
 Randomness: ``SeedSequence(scenario.seed).spawn`` gives one Generator per name in
-:data:`STREAMS` (arrivals, content, one per deployment's service times, faults), so changing a
-deployment never changes the transaction stream.
+:data:`sim.topology.STREAMS` (arrivals, content, one per deployment's service times, faults),
+so changing a deployment never changes the transaction stream.
 """
 
 from __future__ import annotations
@@ -41,10 +37,11 @@ import simpy
 
 from sim.budget import check_fits
 from sim.bus import ConsumerGroup, Topic
+from sim.engine import Paths, choose_paths
 from sim.faults import pod_crashes
-from sim.pods import Deployment, Ingress
-from sim.pods.ingress_schedule import ScheduledIngress
+from sim.pods import Deployment, Handler, Ingress, ScheduledIngress, feed_arrivals
 from sim.policies.alert import AlertPolicy
+from sim.record.incidents import IncidentLog
 from sim.record.ledger import Ledger
 from sim.record.monitor import Monitor
 from sim.record.results import Results
@@ -58,56 +55,58 @@ from sim.services import (
     LabelTable,
     label_publisher,
 )
-from sim.topology import STAGES, Stage
+from sim.services.warmup import TrainedModel
+from sim.topology import LABEL_FEED, PIPELINE, STAGES, STREAMS, TOPICS, Stage
 from sim.workload import SECONDS_PER_DAY, TxTable, build_workload
 from tinybots.errors import InputError
 
-__all__ = ["System", "build", "run", "validated", "STREAMS", "streams"]
-
-STREAMS = (
-    "arrivals",
-    "content",
-    "transaction_ingestor",
-    "feature_enricher",
-    "fraud_detector",
-    "alert_service",
-    "label_feed",
-    "faults",
-)
-"""Named random streams, spawned in this order from the root seed."""
+__all__ = ["System", "build", "run", "start", "streams", "validated"]
 
 _STAGE_OF = {v: k for k, v in STAGES.items()}
+IngressLike = Ingress | ScheduledIngress
 
 
 def streams(seed: int) -> dict[str, np.random.Generator]:
-    """One independent Generator per name in :data:`STREAMS` (``SeedSequence(seed).spawn``)."""
+    """One independent Generator per name in :data:`sim.topology.STREAMS`
+    (``SeedSequence(seed).spawn``, in that order)."""
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {name: np.random.default_rng(s) for name, s in zip(STREAMS, children, strict=False)}
+    return {name: np.random.default_rng(s) for name, s in zip(STREAMS, children, strict=True)}
 
 
 @dataclass(eq=False)
 class System:
-    """A wired, not yet started pipeline (see :func:`build`)."""
+    """A wired, not yet started pipeline (see :func:`build`); every part is there from the start.
+
+    Attributes
+    ----------
+    topics : dict of str to Topic
+        By topic name (:data:`sim.topology.TOPICS`).
+    groups, deployments : dict of str to ConsumerGroup / Deployment
+        By deployment key (:data:`sim.topology.SERVICES`), for the consumer services in the run.
+    ingress : Ingress or ScheduledIngress
+        The transaction-ingestor (event-driven or precomputed: :attr:`paths`).
+    labels : LabelTable or None
+        The labels to publish (None when only the ingestor runs).
+    models : list of dict
+        Rows of the ``models`` frame.
+    """
 
     scenario: Scenario
     env: simpy.Environment
+    paths: Paths
     table: TxTable
     ledger: Ledger
     topics: dict[str, Topic]
     groups: dict[str, ConsumerGroup]
-    ingress: Ingress | ScheduledIngress
+    ingress: IngressLike
     deployments: dict[str, Deployment]
     monitor: Monitor
     rngs: dict[str, np.random.Generator]
+    incidents: IncidentLog
     labels: LabelTable | None = None
     models: list[dict[str, Any]] = field(default_factory=list)
-    incidents: list[tuple[float, str, str, str]] = field(default_factory=list)
     build_wall_s: float = 0.0
     started: bool = False
-
-    def incident(self, kind: str, target: str, detail: str) -> None:
-        """Record an incident now."""
-        self.incidents.append((self.env.now, kind, target, detail))
 
 
 def validated(scenario: Scenario) -> Scenario:
@@ -137,8 +136,9 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     Raises
     ------
     InputError
-        An invalid scenario (e.g. a ``model_copy`` with a bad value), a live window without
-        transactions, or a workload whose first arrival comes after ``max_duration_s``.
+        An invalid scenario (e.g. a ``model_copy`` with a bad value), a run that would not fit
+        in memory (``sim.budget``), a live window without transactions, or a workload whose
+        first arrival comes after ``max_duration_s``.
     """
     t0 = time.perf_counter()
     scenario = validated(scenario)
@@ -146,6 +146,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     say = _status if progress else _silent
     env = simpy.Environment()
     rngs = streams(scenario.seed)
+    paths = choose_paths(scenario)
     last = _STAGE_OF[scenario.last_stage]
     say(_workload_status(scenario))
     table = build_workload(
@@ -153,34 +154,46 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     )
     _check_first_arrival(scenario, table)
     ledger = Ledger(table.arrival_s, last)
-    tp = scenario.topics
+    incidents = IncidentLog(env)
     topics = {
-        name: Topic(env, name, spec.partitions, spec.capacity_records)
-        for name, spec in (
-            ("transactions", tp.transactions),
-            ("features-ready", tp.features_ready),
-            ("fraud-scores", tp.fraud_scores),
-            ("labels", tp.labels),
-        )
+        name: Topic(env, name, getattr(scenario.topics, key).partitions,
+                    getattr(scenario.topics, key).capacity_records)
+        for name, key in TOPICS.items()
     }
-    sys_ = System(scenario, env, table, ledger, topics, {}, None, {}, None, rngs)  # type: ignore[arg-type]
-    ing = IngestorService(table, ledger, topics["transactions"])
+    ing = IngestorService(table, ledger, topics[PIPELINE[Stage.INGESTOR].topic_out or ""])
     spec = scenario.deployments.transaction_ingestor
-    if last == Stage.INGESTOR or topics["transactions"].capacity_records is None:
-        # nothing downstream can hold the ingestor back: play a precomputed schedule
-        sys_.ingress = ScheduledIngress(env, spec, rngs["transaction_ingestor"], ing)
-    else:  # producer back-pressure: one event per request
-        sys_.ingress = Ingress(env, spec, rngs["transaction_ingestor"], ing.serve, ing.shed)
+    rng = rngs[PIPELINE[Stage.INGESTOR].deployment]
+    ingress: IngressLike = (
+        ScheduledIngress(env, spec, rng, ing) if paths.scheduled_ingress
+        else Ingress(env, spec, rng, ing.serve, ing.shed)
+    )
+    handlers: dict[str, Handler] = {}
+    models: list[dict[str, Any]] = []
+    labels = None
     if last > Stage.INGESTOR:
-        _wire_consumers(sys_, last, say)
-    deps: dict[str, Any] = {Ingress.name: sys_.ingress, **sys_.deployments}
-    sys_.monitor = Monitor(env, ledger, list(sys_.groups.values()), deps, sys_.ingress)
+        handlers, labels, trained = _consumer_handlers(scenario, table, ledger, topics, last, say)
+        if trained is not None:
+            models.append(trained.info)
+    groups, deployments = {}, {}
+    for name, handler in handlers.items():
+        row = next(r for r in (*PIPELINE, LABEL_FEED) if r.deployment == name)
+        dspec = getattr(scenario.deployments, name)
+        group = ConsumerGroup(env, row.service, topics[row.topic_in or ""],
+                              delivery=dspec.delivery,
+                              rebalance_pause_s=scenario.topics.rebalance_pause_s)
+        group.on_rebalance = incidents
+        groups[name] = group
+        deployments[name] = Deployment(env, name, dspec, group, handler, rngs[name], incidents)
+    monitored: dict[str, Any] = {Ingress.name: ingress, **deployments}
+    monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress)
     # Settle the cyclic GC's debt from building (data generation, training, warm-up allocate
     # ~10^5 tracked objects): otherwise a full collection (~0.15 s on the default preset) fires
     # early in the run and is billed to env.run. No effect on results.
     gc.collect()
-    sys_.build_wall_s = time.perf_counter() - t0
-    return sys_
+    return System(
+        scenario, env, paths, table, ledger, topics, groups, ingress, deployments, monitor,
+        rngs, incidents, labels, models, build_wall_s=time.perf_counter() - t0,
+    )
 
 
 def _status(line: str) -> None:
@@ -219,10 +232,13 @@ def _check_first_arrival(sc: Scenario, table: TxTable, *, strict: bool = False) 
         )
 
 
-def _wire_consumers(s: System, last: Stage, say: Callable[[str], None]) -> None:
+def _consumer_handlers(
+    sc: Scenario, table: TxTable, ledger: Ledger, topics: dict[str, Topic], last: Stage,
+    say: Callable[[str], None],
+) -> tuple[dict[str, Handler], LabelTable, TrainedModel | None]:
+    """The consumer services' handlers up to ``last``, the labels to publish and the model."""
     from sim.services.warmup import history_days, train_model, warm_store
 
-    sc, table, env = s.scenario, s.table, s.env
     delay_days = sc.labels.delay_days
     delay_s = delay_days * SECONDS_PER_DAY
     history = table.history if table.history is not None else _empty_history()
@@ -231,10 +247,14 @@ def _wire_consumers(s: System, last: Stage, say: Callable[[str], None]) -> None:
         f"label delay {delay_days} days)..."
     )
     store = warm_store(history, table.live_start_s, delay_days)
-    enricher = EnricherHandler(
-        table, s.ledger, s.topics["transactions"], s.topics["features-ready"], store
-    )
-    handlers: dict[str, Any] = {"feature_enricher": enricher}
+
+    def io(stage: Stage) -> tuple[Topic, Topic]:
+        row = PIPELINE[stage]
+        return topics[row.topic_in or ""], topics[row.topic_out or ""]
+
+    enricher = EnricherHandler(table, ledger, *io(Stage.ENRICHER), store)
+    handlers: dict[str, Handler] = {PIPELINE[Stage.ENRICHER].deployment: enricher}
+    trained = None
     if last >= Stage.DETECTOR:
         live_day = table.live_start_s - sc.workload.live_start_hour * 3600.0
         say(
@@ -242,46 +262,23 @@ def _wire_consumers(s: System, last: Stage, say: Callable[[str], None]) -> None:
             f"(ending {sc.model.gap_days} days before the live day)..."
         )
         trained = train_model(history, sc.model, live_day, delay_days)
-        s.models.append(trained.info)
-        handlers["fraud_detector"] = DetectorHandler(
-            table,
-            s.ledger,
-            s.topics["features-ready"],
-            s.topics["fraud-scores"],
-            enricher.features,
-            trained.model,
-            trained.version,
+        handlers[PIPELINE[Stage.DETECTOR].deployment] = DetectorHandler(
+            table, ledger, *io(Stage.DETECTOR), enricher.features, trained.model, trained.version
         )
     if last >= Stage.ALERT:
         policy = AlertPolicy(sc.alerts.threshold, sc.alerts.cards_per_day)
-        handlers["alert_service"] = AlertHandler(table, s.ledger, s.topics["fraud-scores"], policy)
+        row = PIPELINE[Stage.ALERT]
+        handlers[row.deployment] = AlertHandler(table, ledger, topics[row.topic_in or ""], policy)
     ht = _history_seconds(history)
     pending = ht > int(table.live_start_s - delay_s)
-    s.labels = LabelTable(
+    labels = LabelTable(
         np.concatenate([history["TERMINAL_ID"].to_numpy(np.int64)[pending], table.terminal_id]),
         np.concatenate([ht[pending], table.event_time_s]),
         np.concatenate([history["TX_FRAUD"].to_numpy(np.int64)[pending], table.fraud]),
         delay_s,
     )
-    handlers["label_feed"] = LabelHandler(s.labels, store, s.ledger)
-    topic_in = {
-        "feature_enricher": "transactions",
-        "fraud_detector": "features-ready",
-        "alert_service": "fraud-scores",
-        "label_feed": "labels",
-    }
-    for name, handler in handlers.items():
-        spec = getattr(sc.deployments, name)
-        group = ConsumerGroup(
-            env,
-            name.replace("_", "-"),
-            s.topics[topic_in[name]],
-            delivery=spec.delivery,
-            rebalance_pause_s=sc.topics.rebalance_pause_s,
-        )
-        group.on_rebalance = s.incident
-        s.groups[name] = group
-        s.deployments[name] = Deployment(env, name, spec, group, handler, s.rngs[name], s.incident)
+    handlers[LABEL_FEED.deployment] = LabelHandler(labels, store, ledger)
+    return handlers, labels, trained
 
 
 def _history_seconds(history: pd.DataFrame) -> np.ndarray:
@@ -299,34 +296,14 @@ def _empty_history() -> pd.DataFrame:
     return f
 
 
-def _feed_arrivals(env: simpy.Environment, s: System) -> None:
-    """Submit each transaction to the ingress at its arrival time.
-
-    A chain of Timeout callbacks rather than a process (no generator resume per arrival);
-    arrivals at the same instant are submitted back to back, in row order.
-    """
-    ledger, submit = s.ledger, s.ingress.submit
-    times = s.table.arrival_s.tolist()
-    n, nxt = len(times), 0
-
-    def step(timer: simpy.Event) -> None:
-        nonlocal nxt
-        due = timer is not start  # a timer set for row `nxt` has expired: it arrives now
-        while nxt < n:
-            if not due and times[nxt] - env.now > 0:
-                env.timeout(times[nxt] - env.now).callbacks.append(step)
-                return
-            due = False
-            ledger.arrived = nxt + 1
-            submit(nxt)
-            nxt += 1
-
-    start = env.timeout(0)
-    start.callbacks.append(step)
-
-
 def start(s: System) -> simpy.Event:
-    """Start every process of ``s``; returns the event that fires when the pipeline has drained."""
+    """Start every process of ``s``; returns the event that fires when the pipeline has drained.
+
+    Raises
+    ------
+    RuntimeError
+        ``s`` was started before (build a new System to run again).
+    """
     if s.started:
         raise RuntimeError("System already started: build a new one to run again")
     s.started = True
@@ -336,14 +313,14 @@ def start(s: System) -> simpy.Event:
     for dep in s.deployments.values():
         dep.start()
     if s.labels is not None:
-        args = (s.topics["labels"], s.table.live_start_s, sc.workload.speedup,
+        args = (s.topics[LABEL_FEED.topic_in or ""], s.table.live_start_s, sc.workload.speedup,
                 sc.labels.publish_interval_s)
-        if s.topics["labels"].capacity_records is None:
+        if s.paths.scheduled_labels:
             s.labels.feed(*args)  # nothing can hold it back: a precomputed feed
-        else:  # bounded labels topic: a publisher process that can be held back
+        else:  # the publisher process, which a bounded labels topic can hold back
             env.process(label_publisher(env, s.labels, *args))
     if isinstance(s.ingress, Ingress):
-        _feed_arrivals(env, s)
+        feed_arrivals(env, s.table.arrival_s, s.ledger, s.ingress)
     if s.ledger.settled():  # empty workload
         done.succeed()
     else:
@@ -359,11 +336,9 @@ def _release_transient_state(s: System) -> None:
     frames are built (after the last monitoring sample), to keep the peak memory of large
     runs down. The system cannot be advanced any further afterwards."""
     for topic in s.topics.values():
-        topic.logs = [[] for _ in topic.logs]
+        topic.release()
     for dep in s.deployments.values():
-        for attr in ("features", "_args"):
-            if hasattr(dep.handler, attr):
-                setattr(dep.handler, attr, None)
+        dep.handler.release()
 
 
 def run(scenario: Scenario | System, *, progress: bool = True) -> Results:
