@@ -8,6 +8,13 @@ configuration, under ``$TINYBOTS_CACHE`` or ``~/.cache/tinybots``), a transactio
 
 Event time is naive Unix seconds of ``TX_DATETIME``; arrival (processing) time is seconds since
 the start of the run. See ``WorkloadSpec`` for the replay and Poisson mappings.
+
+A transaction file is read with ``rows="keep"``: like a real stream, a replayed file may carry
+events that break the event schema (a negative or missing amount, a negative card or terminal
+id). Those of the live window are kept and dead-lettered by the transaction-ingestor with the
+reason, counted in conservation (``docs/architecture.md``, "Conservation and outcomes"). Those of
+the history are dropped: history trains the model and warms the feature store, which must only
+see valid events (the bad rows a live ingestor would have refused).
 """
 
 from __future__ import annotations
@@ -163,19 +170,27 @@ def build_workload(
 ) -> TxTable:
     """Build the live transactions of ``spec`` and their arrival times.
 
+    A transaction file (``spec.transactions_path``) is read with
+    ``tinybots.io.read_transactions(path, rows="keep")``: rows whose values break the event
+    schema stay in the live window (the ingestor dead-letters them) and are dropped from
+    ``history`` (never trained on, never in the feature store).
+
     Raises
     ------
     InputError
-        The live window holds no transaction, or the file lacks columns.
+        The live window holds no transaction, or the file is structurally bad (missing columns,
+        unparseable values, a label other than 0/1).
     """
     if spec.kind == "poisson" and spec.content == "synthetic":
         return _synthetic(spec, rng_arrivals, rng_content)
     if spec.transactions_path is not None:
-        from tinybots.io import read_transactions
+        from tinybots.io import event_schema_violations, read_transactions
 
-        raw = read_transactions(spec.transactions_path)
+        raw = read_transactions(spec.transactions_path, rows="keep")
+        bad = event_schema_violations(raw)
     else:
         raw = load_bank(spec)
+        bad = np.zeros(len(raw), dtype=bool)
     t = event_seconds(raw["TX_DATETIME"])
     start = (
         _table_start(raw) + spec.live_start_day * SECONDS_PER_DAY + spec.live_start_hour * 3600.0
@@ -187,7 +202,7 @@ def build_workload(
             f"for {spec.live_duration_s} s holds no transaction (table spans "
             f"{raw['TX_DATETIME'].min()} .. {raw['TX_DATETIME'].max()})"
         )
-    history = raw.loc[t < start].reset_index(drop=True) if with_history else None
+    history = raw.loc[(t < start) & ~bad].reset_index(drop=True) if with_history else None
     rows = raw.loc[live]
     tl = t[live]
     if spec.kind == "replay":

@@ -5,6 +5,13 @@ the *raw* layout of its simulator (``tinybots.schema.RAW_COLUMNS``) and the *tra
 (``tinybots.schema.TRANSFORMED_COLUMNS``: raw + the 14 baseline features). Tables are validated
 (columns, dtypes, missing values) so that a bad file fails here with a message naming the field,
 not deep inside model training.
+
+A table read for *replay* into the simulated pipeline may keep rows whose values break the event
+schema (``rows="keep"``: a negative or missing amount, a negative card or terminal id), as a real
+stream carries bad events; the transaction-ingestor dead-letters them with the reason
+(``docs/architecture.md``, "Conservation and outcomes"). :func:`event_schema_violations` marks
+those rows. Structural errors (a missing column, an unparseable value, a label other than 0/1)
+are refused in every mode.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import zlib
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from tinybots.errors import InputError
@@ -41,9 +49,16 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 Extra = Literal["reject", "allow"]
+Rows = Literal["reject", "keep"]
+
+SCHEMA_VALUE_COLUMNS: tuple[str, ...] = ("CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT")
+"""Columns whose bad values (negative; for ``TX_AMOUNT`` also missing or infinite) a replayed
+table may carry with ``rows="keep"``: the event schema's checks, not the table's structure."""
 
 
-def read_transactions(path: str | Path, *, extra: Extra = "reject") -> pd.DataFrame:
+def read_transactions(
+    path: str | Path, *, extra: Extra = "reject", rows: Rows = "reject"
+) -> pd.DataFrame:
     """Read and validate a transaction table in the raw or transformed layout.
 
     Parameters
@@ -54,6 +69,12 @@ def read_transactions(path: str | Path, *, extra: Extra = "reject") -> pd.DataFr
     extra : {"reject", "allow"}
         What to do with columns outside the raw/transformed layout: reject them (default) or
         keep them after the layout's columns.
+    rows : {"reject", "keep"}
+        What to do with rows whose values break the event schema (a ``TX_AMOUNT`` that is
+        negative, missing or infinite; a negative ``CUSTOMER_ID`` or ``TERMINAL_ID``; see
+        :func:`event_schema_violations`): reject the table (default; what training needs) or
+        keep them for a replay, where the transaction-ingestor dead-letters each with its reason.
+        Structural errors are refused either way.
 
     Returns
     -------
@@ -70,8 +91,9 @@ def read_transactions(path: str | Path, *, extra: Extra = "reject") -> pd.DataFr
         On an unknown file extension, bytes that are not the format the extension names (e.g. a
         plain-text or random file named ``.csv.gz``; the message names the file), an empty table,
         a missing column (the message names it and lists the required ones), an unexpected
-        column, a non-numeric or missing value, a label ``TX_FRAUD`` other than 0 or 1, or an
-        unparseable ``TX_DATETIME``.
+        column, a non-numeric or missing value, a label ``TX_FRAUD`` other than 0 or 1, an
+        unparseable ``TX_DATETIME``, or (unless ``rows="keep"``) a row that breaks the event
+        schema.
     """
     path = Path(path)
     if not path.exists():
@@ -87,7 +109,7 @@ def read_transactions(path: str | Path, *, extra: Extra = "reject") -> pd.DataFr
         raise  # the message names the file
     except _UNREADABLE as exc:
         raise InputError(_unreadable_message(path, exc)) from exc
-    return validate_transactions(frame, extra=extra, source=str(path))
+    return validate_transactions(frame, extra=extra, rows=rows, source=str(path))
 
 
 _UNREADABLE = (OSError, ValueError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
@@ -113,7 +135,7 @@ def _unreadable_message(path: Path, exc: BaseException) -> str:
 
 
 def validate_transactions(
-    frame: pd.DataFrame, *, extra: Extra = "reject", source: str = "table"
+    frame: pd.DataFrame, *, extra: Extra = "reject", rows: Rows = "reject", source: str = "table"
 ) -> pd.DataFrame:
     """Validate a transaction frame and return a normalised copy (see :func:`read_transactions`).
 
@@ -123,6 +145,9 @@ def validate_transactions(
         Raw or transformed layout. Not modified.
     extra : {"reject", "allow"}
         Reject or keep columns outside the layout.
+    rows : {"reject", "keep"}
+        Reject the table, or keep rows whose values break the event schema (see
+        :func:`read_transactions`).
     source : str
         Name used in error messages.
 
@@ -133,6 +158,8 @@ def validate_transactions(
     """
     if extra not in ("reject", "allow"):
         raise InputError(f"extra must be 'reject' or 'allow', got {extra!r}")
+    if rows not in ("reject", "keep"):
+        raise InputError(f"rows must be 'reject' or 'keep', got {rows!r}")
     if len(frame) == 0:
         raise InputError(f"{source} has no rows: a transaction table must not be empty")
     layout = TRANSFORMED_COLUMNS if any(c in frame.columns for c in _FEATURE_ONLY) else RAW_COLUMNS
@@ -152,14 +179,45 @@ def validate_transactions(
         )
     out = frame.loc[:, list(layout) + unknown].copy()
     for column in layout:
-        out[column] = _coerce(out[column], column, source)
-    _check_values(out, source)
+        out[column] = _coerce(out[column], column, source,
+                              missing_ok=rows == "keep" and column == "TX_AMOUNT")
+    _check_values(out, source, keep_schema_values=rows == "keep")
     out = out.sort_values("TRANSACTION_ID", kind="mergesort").reset_index(drop=True)
     return out
 
 
-def _check_values(frame: pd.DataFrame, source: str) -> None:
-    """Unique ids, non-negative amounts, ids and times, TX_TIME_DAYS = TX_TIME_SECONDS // 86400."""
+def event_schema_violations(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose values break the event schema, as the transaction-ingestor checks it.
+
+    A row breaks it when ``TX_AMOUNT`` is not finite or negative, or ``CUSTOMER_ID`` or
+    ``TERMINAL_ID`` is negative. Such rows are only in a table read with ``rows="keep"``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A validated table (:func:`read_transactions`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask of shape ``(len(frame),)``, True for a violating row.
+
+    >>> t = pd.DataFrame({"CUSTOMER_ID": [0, -1, 2], "TERMINAL_ID": [0, 1, 2],
+    ...                   "TX_AMOUNT": [1.0, 2.0, float("nan")]})
+    >>> event_schema_violations(t).tolist()
+    [False, True, True]
+    """
+    amount = frame["TX_AMOUNT"].to_numpy(np.float64)
+    return (
+        ~(np.isfinite(amount) & (amount >= 0))
+        | (frame["CUSTOMER_ID"].to_numpy() < 0)
+        | (frame["TERMINAL_ID"].to_numpy() < 0)
+    )
+
+
+def _check_values(frame: pd.DataFrame, source: str, *, keep_schema_values: bool = False) -> None:
+    """Unique ids, non-negative finite amounts, ids and times, TX_TIME_DAYS = TX_TIME_SECONDS //
+    86400; with ``keep_schema_values`` the :data:`SCHEMA_VALUE_COLUMNS` are not checked."""
     ids = frame["TRANSACTION_ID"]
     dup = ids.duplicated()
     if dup.any():
@@ -169,10 +227,15 @@ def _check_values(frame: pd.DataFrame, source: str) -> None:
         )
     for column in ("TRANSACTION_ID", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT",
                    "TX_TIME_SECONDS", "TX_TIME_DAYS"):
+        if keep_schema_values and column in SCHEMA_VALUE_COLUMNS:
+            continue
         negative = frame[column].to_numpy() < 0
+        if column == "TX_AMOUNT":
+            negative |= ~np.isfinite(frame[column].to_numpy())
         if negative.any():
             row = int(negative.argmax())
-            raise InputError(f"{source}: column {column} must be >= 0, found "
+            bound = "finite and >= 0" if column == "TX_AMOUNT" else ">= 0"
+            raise InputError(f"{source}: column {column} must be {bound}, found "
                              f"{frame[column].iloc[row]} at row {row}")
     for column in ("TX_FRAUD", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"):
         if column in frame.columns:
@@ -322,8 +385,10 @@ def _compression(name: str) -> str:
     return {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}[name[name.rfind("."):]]
 
 
-def _coerce(series: pd.Series, column: str, source: str) -> pd.Series:
-    if series.isna().any():
+def _coerce(
+    series: pd.Series, column: str, source: str, *, missing_ok: bool = False
+) -> pd.Series:
+    if series.isna().any() and not (missing_ok and pd.api.types.is_numeric_dtype(series)):
         row = int(series.isna().to_numpy().argmax())
         raise InputError(f"{source}: column {column} has missing values (first at row {row})")
     if column == DATETIME_COLUMN:
@@ -373,6 +438,7 @@ __all__ = [
     "check_creatable",
     "check_output_path",
     "check_table_path",
+    "event_schema_violations",
     "publish",
     "read_transactions",
     "validate_transactions",
