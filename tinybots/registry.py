@@ -1,8 +1,18 @@
 """A small model registry: numbered model versions with their metadata.
 
-The model-training service registers each model it fits; fraud detectors ask for the latest
-version (or a pinned one) and hot-swap. Versions live in memory and, when a root folder is given,
-also on disk, one folder per version::
+What is here: numbered versions (1, 2, ... in registration order, numbering continued from a
+stored registry), each with its fitted pipeline and metadata; lookups of the latest version or
+of a pinned one (:meth:`ModelRegistry.get`); a table of every version
+(:meth:`ModelRegistry.versions`). In a simulated run the detector's model is trained once before
+the run (``sim.services.warmup``), registered here, and the fraud-detector serves that one
+version for the whole run (its number is each scored row's ``model_version``).
+
+Not here yet: hot-swapping the model of a running detector when a new version is registered
+(a retrain on drift, a rollout or a rollback) is future work, built by the drift issue together
+with the model-training and orchestrator services (``docs/architecture.md``, "Services").
+
+Versions live in memory and, when a root folder is given, also on disk, one folder per
+version::
 
     root/v0001/model.skops   the fitted pipeline, serialised with skops (no pickle)
     root/v0001/meta.json     version, kind, training window, features, metrics, created time
