@@ -19,7 +19,7 @@ from tinybots.io import read_transactions
 from tinybots.schema import RAW_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
-BOOK = {  # docs/handbook_reference.md, section 3.2 (test week)
+BOOK = {  # Le Borgne et al. 2022, Chapter 3, "Baseline fraud detection system" (test week)
     "logistic_regression": (0.871, 0.606, 0.291),
     "decision_tree_depth_2": (0.763, 0.496, 0.241),
     "decision_tree": (0.788, 0.309, 0.243),

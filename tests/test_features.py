@@ -1,6 +1,7 @@
 """The handbook's 15 model inputs: offline = published data, online = offline, bad input fails.
 
-Definitions: docs/handbook_reference.md, section 2 (and section 4, items 6-7).
+Definitions: Le Borgne, Siblini, Lebichot, Bontempi, *Reproducible Machine Learning for Credit
+Card Fraud Detection — Practical Handbook*, 2022, Chapter 3, "Baseline feature transformation".
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Tests of tinybots.generator, the handbook's transaction simulator.
 
-References are written independently here from the facts in docs/handbook_reference.md
-(scalar RandomState / random.choice calls, a brute-force distance test, a pure-Python
-introsort), never copied from the generator, so each test can fail for the reason in its name.
+References are written independently here from the facts of the book's simulator (Le Borgne
+et al., 2022, Chapter 3, "Transaction data simulator"): scalar RandomState / random.choice
+calls, a brute-force distance test, a pure-Python introsort; never copied from the generator,
+so each test can fail for the reason in its name.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def handbook_split(
     unused. Test: the ``delta_test`` days after the delay. Cards with a fraud in the training
     week are removed from every test day; on test day ``t`` (day index), cards with a fraud on
     any day up to ``t - delta_delay - 1`` are removed too -- one day more than the delay, as in the
-    book's loop (see docs/handbook_reference.md, section 3.1).
+    book's loop (Le Borgne et al., 2022, Chapter 3, "Baseline fraud detection system").
 
     Parameters
     ----------

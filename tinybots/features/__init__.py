@@ -6,8 +6,8 @@
   service, with labels arriving after their delay through the label feed.
 
 Definitions: Le Borgne et al. (2022), *Reproducible Machine Learning for Credit Card Fraud
-Detection - Practical Handbook*, ch. 3 "Baseline feature transformation", as written down in
-docs/handbook_reference.md, section 2. Column names come from :mod:`tinybots.schema`.
+Detection - Practical Handbook*, ch. 3 "Baseline feature transformation". Column names come
+from :mod:`tinybots.schema`.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def calendar_flags(time_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Weekend: Saturday or Sunday (1970-01-01, day 0, was a Thursday, so the weekday with
     Monday = 0 is ``(day + 3) % 7``). Night: hour <= 6, i.e. 00:00:00-06:59:59, as in the
-    handbook's published data (Le Borgne et al., 2022, ch. 3; docs/handbook_reference.md s. 2).
+    handbook's published data (Le Borgne et al., 2022, ch. 3, "Baseline feature transformation").
 
     >>> calendar_flags(np.array([0, 2 * 86_400 + 7 * 3_600]))  # Thu 00:00, Sat 07:00
     (array([0, 1]), array([1, 0]))

@@ -3,7 +3,7 @@
 This is the training-side half of the one feature definition (the online half is
 :class:`tinybots.features.store.FeatureStore`; a test proves the two agree). The definitions
 are those of the Fraud Detection Handbook's "Baseline feature transformation" (Le Borgne et
-al., 2022, ch. 3) as written down in docs/handbook_reference.md, section 2:
+al., 2022, ch. 3):
 
 - customer windows (t - w, t] include the current transaction and its amount; between rows of
   one customer with the same time, only rows at or before the current one in input order count

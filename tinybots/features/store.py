@@ -35,7 +35,7 @@ from tinybots.features._checks import (
     event_time_ns,
 )
 
-_NIGHT_END_S = 7 * 3_600  # hour <= 6 is night (handbook data; docs/handbook_reference.md s. 2)
+_NIGHT_END_S = 7 * 3_600  # hour <= 6 is night (handbook data; Le Borgne et al. 2022, ch. 3)
 
 
 def _insert(times: array, sums: array, t: int, value: float) -> None:

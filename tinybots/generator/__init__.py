@@ -2,7 +2,7 @@
 
 Source of the algorithm: Le Borgne, Siblini, Lebichot, Bontempi, *Reproducible Machine Learning
 for Credit Card Fraud Detection - Practical Handbook* (2022), Chapter 3, "Transaction data
-simulator", as written down in docs/handbook_reference.md (sections 1 and 4). With the default
+simulator" (the facts written down independently; none of the book's code). With the default
 :class:`HandbookConfig`, :func:`generate_transactions` returns the published raw dataset value
 for value; :func:`iter_days` streams the same table one day at a time.
 

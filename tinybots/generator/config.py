@@ -1,7 +1,7 @@
 """Validated settings of one run of the handbook's transaction simulator.
 
-Defaults are the explicit call behind the published dataset (Le Borgne et al., 2022, Chapter 3;
-docs/handbook_reference.md, section 1.7): 5,000 customers, 10,000 terminals, 183 days from
+Defaults are the explicit call behind the published dataset (Le Borgne et al., 2022, Chapter 3,
+"Transaction data simulator"): 5,000 customers, 10,000 terminals, 183 days from
 2018-04-01, radius 5. (The handbook function's own default arguments differ; they are not used.)
 """
 

@@ -1,7 +1,7 @@
 """The handbook's three fraud scenarios, applied to a table in TRANSACTION_ID order.
 
-Facts (Le Borgne et al., 2022, Chapter 3; docs/handbook_reference.md 1.6 and section 4), applied
-in the order S1, S2, S3, each overwriting TX_FRAUD_SCENARIO:
+Facts (Le Borgne et al., 2022, Chapter 3, "Transaction data simulator", the fraud scenarios),
+applied in the order S1, S2, S3, each overwriting TX_FRAUD_SCENARIO:
 
 1. amount (as drawn, before any x5) > 220 -> fraud, scenario 1;
 2. for each day d < max_day, 2 terminals drawn by ``RandomState(d)`` without replacement

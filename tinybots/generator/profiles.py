@@ -1,6 +1,6 @@
 """Customer and terminal profiles, and which terminals each customer can reach.
 
-Facts from the handbook (Le Borgne et al., 2022, Chapter 3; docs/handbook_reference.md 1.2-1.4):
+Facts from the handbook (Le Borgne et al., 2022, Chapter 3, "Transaction data simulator"):
 customers and terminals are points on a 100 x 100 square; a customer has a mean amount
 Uniform(5, 100), a standard deviation of half of it, and a Poisson mean of Uniform(0, 4)
 transactions per day. Customer draws come from ``RandomState(0)`` customer by customer in the

@@ -4,7 +4,7 @@ The handbook (Le Borgne et al., 2022, Chapter 3, "Transaction data simulator") s
 legacy ``RandomState`` and Python's ``random`` with the customer id, then for each day draws a
 Poisson count and, per transaction, a normal time of day (dropped when outside (0, 86400) s),
 a normal amount (redrawn once from a uniform when negative) and a terminal with
-``random.choice``. See ``docs/handbook_reference.md`` (sections 1.5 and 4).
+``random.choice``, as in Le Borgne et al. (2022), Chapter 3, "Transaction data simulator".
 
 Calling ``RandomState.poisson``/``normal`` once per draw costs about a microsecond each. This
 module instead takes the legacy generator's uniform doubles in blocks

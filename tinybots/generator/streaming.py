@@ -3,7 +3,8 @@
 :func:`iter_days` yields the same rows and values as
 :func:`tinybots.generator.generate_transactions`, day by day, without holding the whole table.
 
-Two facts of the handbook make this less than trivial (docs/handbook_reference.md 1.5-1.6):
+Two facts of the handbook make this less than trivial (Le Borgne et al., 2022, Chapter 3,
+"Transaction data simulator"):
 
 * TRANSACTION_ID is the position after an *unstable* sort of the whole customer-ordered table,
   so the order of same-second ties between customers is a property of the whole table, not of a

@@ -1,6 +1,6 @@
 """The whole transaction table of a handbook run, optionally over several processes.
 
-Steps (Le Borgne et al., 2022, Chapter 3; docs/handbook_reference.md 1.5-1.6): draw profiles,
+Steps (Le Borgne et al., 2022, Chapter 3, "Transaction data simulator"): draw profiles,
 find each customer's reachable terminals, run every customer's stream (independent, seeded by
 the customer id, so customer chunks run in worker processes), concatenate by customer, sort by
 time exactly as pandas' default ``sort_values('TX_DATETIME')`` does (TRANSACTION_ID = position
