@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim.scenario import Scenario
+from sim.topology import PIPELINE
 from sim.workload import SECONDS_PER_DAY, bank_days_needed
 from tinybots.errors import InputError
 
@@ -78,8 +79,7 @@ def _series(scenario: Scenario) -> int:
     ``k`` consumer stages after the ingestor give ``k + 1`` groups (with the label feed) and
     ``k + 2`` deployments (with the ingress): lags, 2 queue depths, 2 per deployment, 8 others.
     """
-    stages = ("transaction_ingestor", "feature_enricher", "fraud_detector", "alert_service")
-    k = stages.index(scenario.last_stage)
+    k = [row.deployment for row in PIPELINE].index(scenario.last_stage)
     groups, deployments = (k + 1, k + 2) if k else (0, 1)
     return groups + 2 + 2 * deployments + 8
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim.topology import PIPELINE, SERVICES
 from tinybots.errors import InputError
 
 __all__ = [
@@ -42,7 +43,13 @@ __all__ = [
 ]
 
 PRESET_DIR = Path(__file__).with_name("presets")
-StageName = Literal["transaction_ingestor", "feature_enricher", "fraud_detector", "alert_service"]
+StageName = Literal[tuple(row.deployment for row in PIPELINE)]  # type: ignore[valid-type]
+"""A pipeline stage's deployment key (``sim.topology.PIPELINE``), e.g. ``last_stage``."""
+CrashTarget = Literal[  # type: ignore[valid-type]
+    tuple(row.deployment for row in SERVICES if row.topic_in is not None)
+]
+"""A deployment whose pods a ``PodCrash`` may crash: the consumer services (``sim.topology``);
+the ingestor's pods cannot crash yet (its fast path is a precomputed schedule)."""
 
 
 class _Frozen(BaseModel):
@@ -210,7 +217,7 @@ class PodCrash(_Frozen):
     ``pod`` must be below the deployment's ``replicas`` (checked by :class:`Scenario`).
     """
 
-    deployment: Literal["feature_enricher", "fraud_detector", "alert_service", "label_feed"]
+    deployment: CrashTarget
     at_s: float = Field(ge=0.0)
     pod: int = Field(0, ge=0)
     restart_s: float = Field(10.0, ge=0.0, le=86400.0)

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from sim.analysis.dashboard import settle_last_interval
 from sim.record.results import Results
 from sim.scenario import Scenario
-from sim.topology import STAGES
+from sim.topology import PIPELINE, STAGES, TOPICS
 from tinybots.teaching import check_choice  # re-exported for the notebooks
 
 __all__ = [
@@ -48,17 +48,10 @@ __all__ = [
 ]
 
 STAGE_NAMES = tuple(STAGES.values())
-CONSUMED = {
-    "feature_enricher": "transactions",
-    "fraud_detector": "features_ready",
-    "alert_service": "fraud_scores",
-}
+CONSUMED = {row.deployment: TOPICS[row.topic_in] for row in PIPELINE if row.topic_in is not None}
 """Scenario topic each consumer deployment reads (``scenario.topics.<name>``)."""
 WAITED_IN = {
-    "transaction_ingestor": "ingress queue",
-    "feature_enricher": "topic transactions",
-    "fraud_detector": "topic features-ready",
-    "alert_service": "topic fraud-scores",
+    row.deployment: f"topic {row.topic_in}" if row.topic_in else "ingress queue" for row in PIPELINE
 }
 """Where a record waits before each stage serves it."""
 COMPARED = (
@@ -334,7 +327,7 @@ def _series(metrics: pd.DataFrame, name: str, labels: str) -> pd.DataFrame:
 
 
 def compare_figure(
-    runs: Mapping[str, Results], topic: str = "transactions", group: str = "feature-enricher"
+    runs: Mapping[str, Results], topic: str = "transactions", group: str = PIPELINE[1].service
 ) -> Figure:
     """Consumer lag of one topic/group and the p95 end-to-end latency over time, per run.
 

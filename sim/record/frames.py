@@ -12,16 +12,12 @@ import pandas as pd
 
 from sim.record.ledger import Outcome
 from sim.record.results import SUMMARY_KEYS, Results
-from sim.topology import STAGES, Stage
+from sim.topology import LABEL_FEED, PIPELINE, STAGES, Stage
 
 __all__ = ["assemble", "known_compromised", "transactions_frame", "summarise"]
 
-_SHORT = {
-    Stage.INGESTOR: "ingest",
-    Stage.ENRICHER: "enrich",
-    Stage.DETECTOR: "detect",
-    Stage.ALERT: "alert",
-}
+_SHORT = {row.stage: row.columns for row in PIPELINE}
+"""Column prefix of each stage (``ingest`` -> ``ingest_start_s``), from ``sim.topology``."""
 _OUTCOME = {
     Outcome.COMPLETED: "completed",
     Outcome.SHED: "shed",
@@ -98,7 +94,7 @@ def summarise(
         )
         cp = card_precision_at_k(frame, 100).mean if len(frame) else np.nan
     lags = metrics[metrics["name"] == "kafka_consumergroup_lag"]
-    of_labels = lags["labels"].str.endswith("group=label-feed").to_numpy(bool)
+    of_labels = lags["labels"].str.endswith(f"group={LABEL_FEED.service}").to_numpy(bool)
     lag, label_lag = lags["value"][~of_labels], lags["value"][of_labels]
     out: dict[str, float | int | bool] = dict(counts)
     out.update(
@@ -165,8 +161,7 @@ def assemble(s: Any, wall_s: float) -> Results:
     """Build the Results of a finished System (checks conservation first)."""
     counts = s.ledger.check_conservation()
     tp = s.topics  # the topic each stage consumes (the ingestor: the one it produces to)
-    n_parts = [tp[name].n_partitions for name in ("transactions", "transactions",
-                                                   "features-ready", "fraud-scores")]
+    n_parts = [tp[row.topic_in or row.topic_out or ""].n_partitions for row in PIPELINE]
     spans = s.ledger.spans_frame(s.table.customer_id, n_parts)
     tx = transactions_frame(s)
     metrics = pd.DataFrame(s.monitor.rows, columns=["time_s", "name", "labels", "value"])

@@ -20,15 +20,12 @@ from enum import IntEnum
 import numpy as np
 import pandas as pd
 
-from sim.topology import STAGES, Stage
+from sim.topology import PIPELINE, STAGES, Stage
 
 __all__ = ["ConservationError", "Ledger", "Outcome"]
 
-_TOPIC_BEFORE = {
-    Stage.ENRICHER: "transactions",
-    Stage.DETECTOR: "features-ready",
-    Stage.ALERT: "fraud-scores",
-}
+_TOPIC_BEFORE = {row.stage: row.topic_in for row in PIPELINE if row.topic_in is not None}
+"""The topic a record waits in before each consumer stage (``sim.topology``)."""
 
 
 class Outcome(IntEnum):
