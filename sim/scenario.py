@@ -110,7 +110,7 @@ class IngestorSpec(_Frozen):
 
 
 class Deployments(_Frozen):
-    """The pipeline's deployments (DESIGN §1)."""
+    """The pipeline's deployments, one per service of ``sim.topology`` (docs/architecture.md)."""
 
     transaction_ingestor: IngestorSpec = IngestorSpec()
     feature_enricher: DeploymentSpec = DeploymentSpec()

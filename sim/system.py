@@ -54,6 +54,7 @@ from sim.services import (
     LabelHandler,
     LabelTable,
     label_publisher,
+    schema_errors,
 )
 from sim.services.warmup import TrainedModel
 from sim.topology import LABEL_FEED, PIPELINE, STAGES, STREAMS, TOPICS, Stage
@@ -271,10 +272,12 @@ def _consumer_handlers(
         handlers[row.deployment] = AlertHandler(table, ledger, topics[row.topic_in or ""], policy)
     ht = _history_seconds(history)
     pending = ht > int(table.live_start_s - delay_s)
+    valid = np.array([e is None for e in schema_errors(table)], dtype=bool)  # no dead letters
     labels = LabelTable(
-        np.concatenate([history["TERMINAL_ID"].to_numpy(np.int64)[pending], table.terminal_id]),
-        np.concatenate([ht[pending], table.event_time_s]),
-        np.concatenate([history["TX_FRAUD"].to_numpy(np.int64)[pending], table.fraud]),
+        np.concatenate([history["TERMINAL_ID"].to_numpy(np.int64)[pending],
+                        table.terminal_id[valid]]),
+        np.concatenate([ht[pending], table.event_time_s[valid]]),
+        np.concatenate([history["TX_FRAUD"].to_numpy(np.int64)[pending], table.fraud[valid]]),
         delay_s,
     )
     handlers[LABEL_FEED.deployment] = LabelHandler(labels, store, ledger)

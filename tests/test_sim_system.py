@@ -15,6 +15,21 @@ from sim.analysis.stats import mean_ci
 from tinybots.errors import InputError
 
 
+@pytest.fixture(autouse=True, params=["auto", "off"])
+def fast_paths(request, monkeypatch):
+    """Every test of this module runs twice: with the fast paths sim.engine chooses, and with
+    ``engine.fast_paths: off`` forced on every scenario (the event-driven models)."""
+    if request.param == "off":
+        import sim.engine
+        import sim.system
+
+        def event_paths(scenario):
+            return sim.engine.choose_paths(with_changes(scenario, "engine.fast_paths", "off"))
+
+        monkeypatch.setattr(sim.system, "choose_paths", event_paths)
+    return request.param
+
+
 def _synthetic(**over) -> Scenario:
     """A small two-stage (ingestor -> enricher) Poisson scenario without a bank."""
     data = {

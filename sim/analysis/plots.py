@@ -292,7 +292,7 @@ def same_transaction_stream(a: Results, b: Results) -> bool:
     """True when two runs saw the same transactions at the same arrival times.
 
     Compares ``tx_id``, ``customer_id``, ``terminal_id``, ``amount``, ``event_time``, ``label``
-    and ``arrival_s`` row by row (the common-random-numbers property of DESIGN §4).
+    and ``arrival_s`` row by row (common random numbers: docs/architecture.md, "Randomness").
     """
     cols = ["tx_id", "customer_id", "terminal_id", "amount", "event_time", "label", "arrival_s"]
     ta, tb = a.transactions[cols], b.transactions[cols]

@@ -5,7 +5,7 @@ exponential service at rate ``mu`` per second per server, ``c`` identical server
 FIFO queue, unbounded capacity), Little's law, open Jackson tandem networks, and a Student-t
 confidence interval for means over independent replications.
 
-These are the first two rungs of the validation ladder (DESIGN.md §7): a single stage of the
+These are the first two rungs of the validation ladder (tests/test_sim_theory.py): one stage of the
 simulated pipeline (a shared queue served by ``c`` pods) must reproduce the Erlang C waiting time
 and obey Little's law within confidence intervals from replications, and stages in series must
 add up as a Jackson tandem network.
