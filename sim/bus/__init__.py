@@ -3,24 +3,33 @@
 - ``sim.bus.topic``: partitioned append-only logs, keyed partitioning, log-end offsets, bounded
   partitions that block the producer;
 - ``sim.bus.group``: consumer groups (committed offsets per group and partition, lag,
-  round-robin assignment, rebalance pauses, at-least-once / at-most-once delivery) and the wait
-  for records (including the linger of ``fetch_min_records`` / ``fetch_max_wait_s``);
-- ``sim.bus.feed``: a producer known in advance (the precomputed fast path).
+  rebalance pauses, at-least-once / at-most-once delivery, each record's delivery attempt);
+- ``sim.bus.assignment``: partition assignment at a rebalance (round-robin);
+- ``sim.bus.linger``: the one wait for records, ``ready(member, min_records, max_wait_s)``
+  (the linger of ``fetch_min_records`` / ``fetch_max_wait_s``), for appends and schedules;
+- ``sim.bus.feed``: a producer known in advance (the precomputed fast path);
+- ``sim.bus.client``: the narrow protocols (:class:`Consumer`, :class:`Producer`) through which
+  the pods and services use the bus, so the same code could run against a real broker.
 
 Records on the bus are row numbers of the run's transaction table (see ``docs/architecture.md``).
 """
 
 from __future__ import annotations
 
+from sim.bus.client import BusClient, Consumer, Producer
 from sim.bus.feed import ScheduledFeed, ScheduledProducer
-from sim.bus.group import ConsumerGroup, Delivery, Fetched, Member
+from sim.bus.fetched import Fetched
+from sim.bus.group import ConsumerGroup, Delivery, Member
 from sim.bus.topic import Topic
 
 __all__ = [
+    "BusClient",
+    "Consumer",
     "ConsumerGroup",
     "Delivery",
     "Fetched",
     "Member",
+    "Producer",
     "ScheduledFeed",
     "ScheduledProducer",
     "Topic",

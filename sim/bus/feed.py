@@ -89,7 +89,7 @@ class ScheduledFeed:
         self._synced_s = -math.inf
         self.last_s = float(times[-1]) if len(times) else -math.inf
         if register:
-            topic.scheduled = self
+            topic.schedule(self)
 
     CHUNK = 4096
 

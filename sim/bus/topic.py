@@ -5,11 +5,14 @@ Python list of records with its log-end offset (``Topic.ends``). A bounded topic
 (``capacity_records``) makes a producer block while a target partition holds that many records
 not yet committed by the slowest subscribed group (a soft bound, as a full producer buffer
 blocks ``send`` in Kafka's client). Retention is infinite: no record expires.
+
+Mid-run reads: :meth:`Topic.end_offset` and :meth:`Topic.backlog` are current whenever read
+(they :meth:`Topic.sync` a scheduled producer first); the raw lists :attr:`Topic.ends` and
+:attr:`Topic.logs` are the implementation's, current only after :meth:`Topic.sync`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING
 
@@ -34,6 +37,15 @@ class Topic:
         Number of partitions (>= 1).
     capacity_records : int or None
         Soft bound on uncommitted records per partition (None = unbounded).
+
+    Attributes
+    ----------
+    ends : list of int
+        Log-end offset per partition (current after :meth:`sync`; read :meth:`end_offset`).
+    logs : list of list of int
+        Records per partition (a schedule preloads them beyond ``ends``).
+    scheduled : ScheduledProducer or None
+        The producer known in advance, if any (set by :meth:`schedule`).
     """
 
     def __init__(
@@ -115,36 +127,60 @@ class Topic:
             self.wake(p)
 
     def sync(self) -> None:
-        """Let the scheduled producer append what is due by now (see :attr:`scheduled`)."""
+        """Let the scheduled producer append what is due by now (see :attr:`scheduled`): after
+        it, :attr:`ends` and :attr:`logs` are current."""
         if self.scheduled is not None:
             self.scheduled.catch_up()
 
-    def alarm(self, partitions: Sequence[int], count: int, event: simpy.Event) -> None:
-        """Trigger ``event`` when the scheduled producer has appended ``count`` more records on
-        ``partitions`` (never, if it never will), after catching it up to that time."""
-        sched = self.scheduled
-        if sched is None:
-            raise RuntimeError(f"topic {self.name} has no scheduled producer")
-        t = sched.next_due(partitions, count)
-        if t == math.inf:
-            return
+    def schedule(self, producer: ScheduledProducer) -> None:
+        """Make ``producer`` the topic's only producer, whose appends are known in advance
+        (``ScheduledFeed``, ``ScheduledIngress``): reads catch it up first (:meth:`sync`) and a
+        waiting consumer sets one timer (``sim.bus.linger``).
 
-        def ring(_timer: simpy.Event) -> None:
-            sched.catch_up(t)
-            if not event.triggered:
-                event.succeed()
-
-        self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(ring)
+        Raises
+        ------
+        ValueError
+            The topic already has a scheduled producer, or records appended by another.
+        """
+        if self.scheduled is not None or any(self.ends):
+            raise ValueError(f"topic {self.name}: a scheduled producer must be its only one")
+        self.scheduled = producer
 
     def produce(self, records: np.ndarray, keys: np.ndarray) -> Generator[simpy.Event, None, None]:
         """Append each record to its key's partition (a SimPy sub-process: ``yield from``).
 
-        Blocks only when the topic is bounded and a target partition is full.
+        Blocks only when the topic is bounded and a target partition is full (as Kafka's
+        producer ``send`` blocks on a full buffer, up to ``max.block.ms``).
         """
         parts = self.partition_of(keys)
         if self.capacity_records is None and len(records) <= 64:  # small batch: plain lists
             self.append_many(records.tolist(), parts.tolist())
             return
+        yield from self._produce_parts(records, parts)
+
+    def send(
+        self, records: Sequence[int], partitions: Sequence[int]
+    ) -> Generator[simpy.Event, None, None] | None:
+        """Append ``records[i]`` to ``partitions[i]`` (partitions from :meth:`partition_of`,
+        as a Kafka ``ProducerRecord`` may name its partition).
+
+        Returns
+        -------
+        None or generator
+            None when the records are appended at once (unbounded topic); else a SimPy
+            sub-process to ``yield from`` that blocks while a target partition is full.
+        """
+        if self.capacity_records is None:
+            self.append_many(records, partitions)
+            return None
+        return self._produce_parts(
+            np.asarray(records, dtype=np.int64), np.asarray(partitions, dtype=np.int64)
+        )
+
+    def _produce_parts(
+        self, records: np.ndarray, parts: np.ndarray
+    ) -> Generator[simpy.Event, None, None]:
+        """Append partition by partition (in partition order), each when it has room."""
         if self.n_partitions == 1:
             groups: list[tuple[int, list[int]]] = [(0, records.tolist())]
         else:

@@ -19,14 +19,13 @@ Utilisation is the time-weighted busy fraction of ready consumers (or servers).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import simpy
 
-from sim.bus import ConsumerGroup, Fetched, Member
+from sim.bus import Consumer, Fetched, Member
 from sim.pods.service_time import ServiceTime
 from sim.process import ProcessGenerator
 from sim.record.timeweighted import TimeWeighted
@@ -78,7 +77,9 @@ class Deployment:
     name : str
         Deployment name (``feature_enricher``...).
     spec : DeploymentSpec
-    group : ConsumerGroup
+    group : sim.bus.Consumer
+        The consumer group, used only through the :class:`sim.bus.Consumer` protocol
+        (a :class:`sim.bus.ConsumerGroup` in the simulation).
     handler : Handler
     rng : numpy.random.Generator
         The deployment's own service-time stream.
@@ -91,7 +92,7 @@ class Deployment:
         env: simpy.Environment,
         name: str,
         spec: DeploymentSpec,
-        group: ConsumerGroup,
+        group: Consumer,
         handler: Handler,
         rng: np.random.Generator,
         on_incident: Callable[[str, str, str], None] | None = None,
@@ -158,92 +159,26 @@ class Deployment:
         pod.members, pod.procs = [], []
         self.env.process(self._boot(pod, restart_s))
 
-    def _linger_for_records(self, member: Member) -> ProcessGenerator:
-        """Wait (up to ``fetch_max_wait_s`` after the first record) until ``fetch_min_records``
-        are available.
-
-        On a topic fed by a scheduled producer (``Topic.scheduled``) the moment is known in
-        advance: one timer, set for the earlier of "first record + ``fetch_max_wait_s``" and
-        "``fetch_min_records`` available". Otherwise the consumer is woken by appends. Either
-        way a rebalance wakes it: it returns (the consumer loop waits out the pause and lingers
-        again on its new assignment), or, without a pause, goes on waiting on the new one.
-        """
-        group, env, spec = self.group, self.env, self.spec
-        if not member.partitions:
-            return
-        have = group.available(member)
-        if have >= spec.fetch_min_records:
-            return
-        sched = group.topic.scheduled
-        if sched is not None:
-            first = env.now if have else sched.next_due(member.partitions, 1)
-            if first != math.inf:
-                yield from self._linger_scheduled(member, sched, have, first)
-                return
-        if have == 0:  # nothing at all: wait for the first record
-            yield group.wait_for_records(member)
-            if group.available(member) == 0:  # woken by a rebalance: start again
-                return
-        timer = env.timeout(spec.fetch_max_wait_s)
-        while not timer.processed and group.available(member) < spec.fetch_min_records:
-            # woken by the append that makes fetch_min_records available, by the timer, or by
-            # a rebalance
-            ev = group.wait_for_records(member, spec.fetch_min_records)
-            if timer.callbacks is not None:
-                timer.callbacks.append(lambda _t, ev=ev: None if ev.triggered else ev.succeed())
-            yield ev
-            if env.now < group.paused_until or not member.partitions:
-                return
-
-    def _linger_scheduled(
-        self, member: Member, sched: Any, have: int, first: float
-    ) -> ProcessGenerator:
-        """:meth:`_linger_for_records` on a scheduled topic: timers instead of appends.
-        ``have`` records are available now; the first one is (or will be) at ``first``."""
-        group, env, spec = self.group, self.env, self.spec
-        while True:
-            full = sched.next_due(member.partitions, spec.fetch_min_records - have)
-            until = min(first + spec.fetch_max_wait_s, full)
-            if until <= env.now:
-                sched.catch_up(until)
-                return
-            woken = env.event()  # by the timer, or by a rebalance (ConsumerGroup._rebalance)
-            member.waiting = woken
-
-            def ring(_t: simpy.Event, until: float = until, woken: simpy.Event = woken) -> None:
-                sched.catch_up(until)
-                if not woken.triggered:
-                    woken.succeed("timer")
-
-            env.timeout(until - env.now).callbacks.append(ring)
-            if (yield woken) == "timer":  # (a rebalance succeeds it with None)
-                return
-            if env.now < group.paused_until or not member.partitions:
-                return
-            have = group.available(member)
-            if have >= spec.fetch_min_records:
-                return
-            if first > env.now:  # still before the first record: of the new assignment
-                first = env.now if have else sched.next_due(member.partitions, 1)
-                if first == math.inf:
-                    return
-
     def _consume(self, pod: Pod, member: Member) -> ProcessGenerator:
-        env, group, handler = self.env, self.group, self.handler
+        """One consumer: wait out rebalances, linger (``ready``), poll, serve, commit; on a
+        crash give the batch in hand back (``rewind``) or report it lost."""
+        env, bus, handler, spec = self.env, self.group, self.handler, self.spec
+        linger, min_records, max_wait = self._linger, spec.fetch_min_records, spec.fetch_max_wait_s
         fetched: Fetched | None = None
         busy = False
         try:
             while True:
-                if env.now < group.paused_until:  # rebalance in progress
-                    yield env.timeout(group.paused_until - env.now)
+                pause = bus.paused(member)
+                if pause:  # rebalance in progress
+                    yield env.timeout(pause)
                     continue
-                if self._linger:
-                    yield from self._linger_for_records(member)
-                    if env.now < group.paused_until:  # a rebalance started meanwhile
+                if linger:
+                    yield from bus.ready(member, min_records, max_wait)
+                    if bus.paused(member):  # a rebalance started meanwhile
                         continue
-                fetched = group.fetch(member, self.spec.max_poll_records)
+                fetched = bus.poll(member, spec.max_poll_records)
                 if fetched is None:
-                    yield group.wait_for_records(member)
+                    yield from bus.ready(member)
                     continue
                 self.polls += 1
                 self.busy.add(1)
@@ -254,22 +189,20 @@ class Deployment:
                 blocking = handler.finish(fresh, start, pod.name, fetched)
                 if blocking is not None:  # a produce to a bounded topic
                     yield from blocking
-                group.commit(fetched)
+                bus.commit(fetched)
                 fetched = None
                 self.busy.add(-1)
                 busy = False
         except simpy.Interrupt:
             if busy:
                 self.busy.add(-1)
-            if fetched is not None:
-                if group.delivery == "at_least_once":
-                    group.rewind(fetched)
-                else:
-                    handler.drop(fetched.records, f"{self.name} pod crash (at-most-once)")
-                    what = "labels" if group.topic.name == "labels" else "records"
-                    self.on_incident(
-                        "records_lost",
-                        pod.name,
-                        f"{len(fetched.records)} {what} of topic {group.topic.name} lost in the "
-                        "crash (at-most-once)",
-                    )
+            if fetched is not None and not bus.rewind(fetched):  # at-most-once: lost
+                handler.drop(fetched.records, f"{self.name} pod crash (at-most-once)")
+                topic = bus.topic_name
+                what = "labels" if topic == "labels" else "records"
+                self.on_incident(
+                    "records_lost",
+                    pod.name,
+                    f"{len(fetched.records)} {what} of topic {topic} lost in the "
+                    "crash (at-most-once)",
+                )

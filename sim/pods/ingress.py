@@ -5,6 +5,9 @@ The ingestor runs behind a Kubernetes Service: one queue of requests served one 
 to a full queue (``queue_limit``) is shed. Producing to a bounded ``transactions`` topic can block
 a server (producer back-pressure). This is the model of record; its precomputed twin is
 ``sim.pods.ingress_schedule.ScheduledIngress``, chosen in ``sim.engine``.
+
+Mid-run reads: everything here is current whenever read (``catch_up`` is a no-op kept for the
+twin's sake: a reader that calls it before reading is right with either).
 """
 
 from __future__ import annotations

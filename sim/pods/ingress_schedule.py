@@ -26,15 +26,20 @@ ingress when the run stops.
 
 Time-weighted queue depth and busy servers are exact integrals of the schedule (prefix sums),
 not samples.
+
+Mid-run reads: ``depth``, ``busy``, ``ready_consumers`` and ``pods_ready()`` are current
+whenever read; the ledger's ``arrived`` and the outcomes decided at the ingress (shed,
+dead-lettered, completed at the last stage) are current only after :meth:`ScheduledIngress.catch_up`
+(any read of ``transactions`` through the bus calls it; so does the monitor); the ledger's
+``start_ingest`` / ``end_ingest`` / ``ingest_server`` hold the whole schedule from the start,
+the future included, until :meth:`ScheduledIngress.finalize` clears what is after the stop.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,6 +47,7 @@ import simpy
 
 from sim.bus import ScheduledFeed
 from sim.pods.deployment import Pod
+from sim.pods.fcfs import FcfsSchedule, fcfs_schedule
 from sim.pods.service_time import ServiceTime
 from sim.record.ledger import Outcome
 from sim.record.timeweighted import TimeWeighted
@@ -49,93 +55,6 @@ from sim.scenario import IngestorSpec
 from sim.topology import Stage
 
 __all__ = ["FcfsSchedule", "ScheduledIngress", "fcfs_schedule"]
-
-
-@dataclass(frozen=True)
-class FcfsSchedule:
-    """The fate of every request of an FCFS c-server queue.
-
-    Attributes
-    ----------
-    accepted : numpy.ndarray of bool, shape (n,)
-        False for requests shed at arrival.
-    start_s, end_s : numpy.ndarray of float, shape (n,)
-        Service start and end (seconds; NaN for shed requests).
-    server : numpy.ndarray of int, shape (n,)
-        Index of the server (0 .. c-1; -1 for shed requests).
-    """
-
-    accepted: np.ndarray
-    start_s: np.ndarray
-    end_s: np.ndarray
-    server: np.ndarray
-
-
-def fcfs_schedule(
-    arrival_s: Sequence[float] | np.ndarray,
-    n_servers: int,
-    service: ServiceTime,
-    *,
-    ready_s: float = 0.0,
-    queue_limit: int | None = None,
-) -> FcfsSchedule:
-    """Schedule requests through ``n_servers`` FCFS servers (the Kiefer–Wolfowitz recurrence).
-
-    Parameters
-    ----------
-    arrival_s : array of float, shape (n,)
-        Arrival times, seconds, non-decreasing.
-    n_servers : int
-        Servers (>= 1), all ready at ``ready_s``.
-    service : ServiceTime
-        Service times: the k-th accepted request (in arrival order) gets the k-th draw. (Up to
-        ``n`` draws are taken from it at once; unused ones are discarded.)
-    ready_s : float
-        When the servers become ready (start-up), seconds.
-    queue_limit : int or None
-        A request arriving while every server is busy and ``queue_limit`` requests wait is shed.
-
-    Returns
-    -------
-    FcfsSchedule
-
-    Notes
-    -----
-    An arriving request takes the server that has been idle longest (the earliest free time,
-    ties in the order the servers became free), as :class:`sim.pods.Ingress` does. Starts are
-    non-decreasing in arrival order, so the queue seen by an arrival at ``a`` is the number of
-    accepted requests whose start is later than ``a``.
-    """
-    arrivals = np.asarray(arrival_s, dtype=np.float64).tolist()
-    n = len(arrivals)
-    if n_servers < 1:
-        raise ValueError(f"n_servers must be >= 1, got {n_servers}")
-    start = [float("nan")] * n
-    end = [float("nan")] * n
-    server = [-1] * n
-    heap = [(float(ready_s), i, i) for i in range(n_servers)]  # (free at, idle order, server)
-    seq = n_servers
-    starts: list[float] = []  # start of each accepted request, in arrival order
-    waiting_from = 0  # first accepted request (in `starts`) that starts after the arrival
-    draws, replace = service.draw_many(n), heapq.heapreplace
-    for i, a in enumerate(arrivals):
-        free, _, srv = heap[0]
-        if free > a:  # every server busy (or not yet ready): the request queues
-            if queue_limit is not None:
-                while waiting_from < len(starts) and starts[waiting_from] <= a:
-                    waiting_from += 1
-                if len(starts) - waiting_from >= queue_limit:
-                    continue
-            s = free
-        else:
-            s = a
-        e = s + draws[len(starts)]
-        replace(heap, (e, seq, srv))
-        seq += 1
-        starts.append(s)
-        start[i], end[i], server[i] = s, e, srv
-    srv_arr = np.asarray(server, dtype=np.int64)
-    return FcfsSchedule(srv_arr >= 0, np.asarray(start), np.asarray(end), srv_arr)
 
 
 class _Level:
@@ -211,7 +130,7 @@ class ScheduledIngress:
         self._synced_s = -math.inf
         self.last_event_s = 0.0
         if ingestor.topic_out is not None:
-            ingestor.topic_out.scheduled = self
+            ingestor.topic_out.schedule(self)  # the topic's producer known in advance
 
     def _plan(self) -> None:
         """Compute the schedule and what it implies (at start: the simulation's own work)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.bus import Topic
+from sim.bus import BusClient
 from sim.policies.alert import AlertPolicy
 from sim.record.ledger import Ledger
 from sim.services.stage import ConsumerStage
@@ -21,7 +21,7 @@ class AlertHandler(ConsumerStage):
     stage = Stage.ALERT
 
     def __init__(
-        self, table: TxTable, ledger: Ledger, topic_in: Topic, policy: AlertPolicy
+        self, table: TxTable, ledger: Ledger, topic_in: BusClient, policy: AlertPolicy
     ) -> None:
         super().__init__(table, ledger, topic_in, None)
         self.policy = policy

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.bus import Topic
+from sim.bus import BusClient, Producer
 from sim.record.ledger import Ledger
 from sim.services.scorer import compile_scorer
 from sim.services.stage import ConsumerStage
@@ -30,8 +30,8 @@ class DetectorHandler(ConsumerStage):
         self,
         table: TxTable,
         ledger: Ledger,
-        topic_in: Topic,
-        topic_out: Topic,
+        topic_in: BusClient,
+        topic_out: Producer,
         features: np.ndarray,
         model: Any,
         version: int,

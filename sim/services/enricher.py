@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.bus import Topic
+from sim.bus import BusClient, Producer
 from sim.record.ledger import Ledger
 from sim.services.stage import ConsumerStage
 from sim.topology import Stage
@@ -34,7 +34,7 @@ class EnricherHandler(ConsumerStage):
     stage = Stage.ENRICHER
 
     def __init__(
-        self, table: TxTable, ledger: Ledger, topic_in: Topic, topic_out: Topic, store: Any
+        self, table: TxTable, ledger: Ledger, topic_in: BusClient, topic_out: Producer, store: Any
     ) -> None:
         super().__init__(table, ledger, topic_in, topic_out)
         self.store = store

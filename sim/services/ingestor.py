@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.bus import Topic
+from sim.bus import Producer
 from sim.process import ProcessGenerator
 from sim.record.ledger import Ledger, Outcome
 from sim.topology import Stage
@@ -37,13 +37,14 @@ def schema_errors(table: TxTable) -> np.ndarray:
 class IngestorService:
     """Request handler of the transaction-ingestor (see module docstring)."""
 
-    def __init__(self, table: TxTable, ledger: Ledger, topic_out: Topic | None) -> None:
+    def __init__(self, table: TxTable, ledger: Ledger, topic_out: Producer | None) -> None:
         self.table = table
         self.ledger = ledger
         self.topic_out = topic_out if ledger.last_stage > Stage.INGESTOR else None
         self.errors = schema_errors(table)
         self.any_error = bool(np.any(self.errors != None))  # noqa: E711 (elementwise)
         self.keys = table.customer_id
+        self._out_partition: list[int] | None = None  # per row, built at the first produce
 
     def serve(self, row: int, start_s: float, end_s: float, server: str) -> ProcessGenerator | None:
         led = self.ledger
@@ -57,11 +58,10 @@ class IngestorService:
         if self.topic_out is None:
             led.finish(np.array([row]), Outcome.COMPLETED, Stage.INGESTOR, None)
             return None
-        topic = self.topic_out
-        if topic.capacity_records is None:
-            topic.append(self.keys.item(row) % topic.n_partitions, (row,))
-            return None
-        return topic.produce(np.array([row]), self.keys[row : row + 1])
+        part = self._out_partition
+        if part is None:
+            part = self._out_partition = self.topic_out.partition_of(self.keys).tolist()
+        return self.topic_out.send((row,), (part[row],))
 
     def shed(self, row: int, reason: str) -> None:
         self.ledger.finish(np.array([row]), Outcome.SHED, Stage.INGESTOR, reason)

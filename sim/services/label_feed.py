@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.bus import Fetched, ScheduledFeed, Topic
+from sim.bus import Fetched, Producer, ScheduledFeed, Topic
 from sim.process import ProcessGenerator
 from sim.record.ledger import Ledger
 
@@ -60,7 +60,7 @@ class LabelTable:
 def label_publisher(
     env: simpy.Environment,
     labels: LabelTable,
-    topic: Topic,
+    topic: Producer,
     live_start_s: float,
     speedup: float,
     interval_s: float,

@@ -1,11 +1,14 @@
 """What every consumer service shares: idempotent begin, timed finish, produce, drop.
+
+A service sees the bus only through ``sim.bus.client``: it produces with ``Producer.send``
+(records with their keyed partitions) and reads the time from the client's ``env``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim.bus import Fetched, Topic
+from sim.bus import BusClient, Fetched, Producer
 from sim.process import ProcessGenerator
 from sim.record.ledger import Ledger, Outcome
 from sim.topology import Stage
@@ -15,10 +18,22 @@ __all__ = ["ConsumerStage"]
 
 
 class ConsumerStage:
+    """A consumer service: the ``sim.pods.Handler`` of one stage.
+
+    Parameters
+    ----------
+    table : TxTable
+    ledger : Ledger
+    topic_in : sim.bus.BusClient
+        The input side; only its clock (``env``) is read (the deployment polls for it).
+    topic_out : sim.bus.Producer or None
+        Where served rows are produced, keyed by card (None at the last stage).
+    """
+
     stage: Stage
 
     def __init__(
-        self, table: TxTable, ledger: Ledger, topic_in: Topic, topic_out: Topic | None
+        self, table: TxTable, ledger: Ledger, topic_in: BusClient, topic_out: Producer | None
     ) -> None:
         self.table = table
         self.ledger = ledger
@@ -48,18 +63,19 @@ class ConsumerStage:
         if not rows:
             return None
         topic = self.topic_out
-        if topic is not None and topic.capacity_records is not None:
-            return self._finish_blocking(rows, start_s, pod)
         if topic is not None:
             part = self._out_partition
-            topic.append_many(rows, [part[r] for r in rows])
+            blocking = topic.send(rows, [part[r] for r in rows])
+            if blocking is not None:  # a bounded topic: the produce may block
+                return self._finish_blocking(blocking, rows, start_s, pod)
         self.ledger.served(self.stage, rows, start_s, self.topic_in.env.now, pod)
         return None
 
-    def _finish_blocking(self, rows: list[int], start_s: float, pod: str) -> ProcessGenerator:
+    def _finish_blocking(
+        self, blocking: ProcessGenerator, rows: list[int], start_s: float, pod: str
+    ) -> ProcessGenerator:
         end_s = self.topic_in.env.now  # service end; the full downstream topic may block below
-        recs = np.array(rows, dtype=np.int64)
-        yield from self.topic_out.produce(recs, self.table.customer_id[recs])
+        yield from blocking
         # recorded only once every row is downstream: a crash while blocked leaves the rows
         # unserved, so their redelivery produces them again (duplicates are dropped there)
         self.ledger.served(self.stage, rows, start_s, end_s, pod)

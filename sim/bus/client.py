@@ -1,0 +1,97 @@
+"""The narrow interface between the bots and the bus: what a consumer pod and a service may do.
+
+The pods (``sim.pods``) and services (``sim.services``) use the bus only through these two
+protocols, never its logs, positions or pause fields, so the same service code could run
+against a real broker as well as the simulated one (:class:`sim.bus.ConsumerGroup` and
+:class:`sim.bus.Topic` implement them). The operations are those every broker's client has:
+
+- ``join`` / ``leave``: Kafka ``subscribe`` / ``close``; Redis Streams ``XGROUP
+  CREATECONSUMER`` / ``DELCONSUMER``; RabbitMQ ``basic.consume`` / ``basic.cancel``;
+- ``ready``: Kafka's ``fetch.min.bytes`` / ``fetch.max.wait.ms``; ``XREADGROUP ... BLOCK``;
+- ``poll``: Kafka ``poll`` (``max.poll.records``); ``XREADGROUP ... COUNT``; deliveries within
+  the ``basic.qos`` prefetch window;
+- ``commit``: Kafka ``commitSync`` (committed offsets); ``XACK``; ``basic.ack``;
+- ``rewind``: Kafka ``seek`` to the committed offset; pending entries claimed again
+  (``XAUTOCLAIM``); ``basic.nack`` with requeue;
+- ``paused``: a Kafka rebalance in progress (no such pause on the others: 0);
+- ``send`` / ``produce``: Kafka producer ``send`` (with a partition / a key); ``XADD``;
+  ``basic.publish``.
+
+A record is a row number of the run's transaction table; each :class:`Fetched` carries the
+records' delivery attempts (``Fetched.attempts``). Time is the SimPy environment ``env`` the
+client runs on (the simulation's, or a ``simpy.rt.RealtimeEnvironment`` next to a live broker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import simpy
+
+from sim.bus.fetched import Fetched
+from sim.bus.group import Member
+from sim.process import ProcessGenerator
+
+__all__ = ["BusClient", "Consumer", "Producer"]
+
+
+class BusClient(Protocol):
+    """Anything on the bus: it runs on the SimPy environment :attr:`env`."""
+
+    env: simpy.Environment
+
+
+class Consumer(BusClient, Protocol):
+    """A consumer group's side of the bus, as one pod's consumers use it.
+
+    ``topic_name`` is the subscribed topic's name (for messages).
+    """
+
+    @property
+    def topic_name(self) -> str: ...
+
+    def join(self, member: Member) -> None:
+        """Add ``member`` to the group (a rebalance)."""
+
+    def leave(self, member: Member) -> None:
+        """Remove ``member`` (crash or scale-down; a rebalance)."""
+
+    def paused(self, member: Member) -> float:
+        """Seconds ``member`` must wait before polling (a rebalance in progress); 0.0 if none."""
+
+    def ready(
+        self, member: Member, min_records: int = 1, max_wait_s: float = 0.0
+    ) -> ProcessGenerator:
+        """A SimPy sub-process (``yield from``) that returns once ``min_records`` are available
+        to ``member``, ``max_wait_s`` after the first one was (Kafka's ``fetch.min.bytes`` /
+        ``fetch.max.wait.ms``), or on a rebalance. ``min_records <= 1`` or ``max_wait_s <= 0``
+        waits for one record."""
+
+    def poll(self, member: Member, max_records: int) -> Fetched | None:
+        """Up to ``max_records`` records (Kafka's ``max.poll.records``), or None if none."""
+
+    def commit(self, fetched: Fetched) -> None:
+        """Commit ``fetched`` as processed (at-least-once commits after processing)."""
+
+    def rewind(self, fetched: Fetched) -> bool:
+        """Give back an unprocessed ``fetched`` after a crash; True if its records will be
+        delivered again (at-least-once), False if they are lost (at-most-once)."""
+
+
+class Producer(BusClient, Protocol):
+    """A topic's producer side, as a service produces to it."""
+
+    def partition_of(self, keys: np.ndarray) -> np.ndarray:
+        """The keyed partitioner: partition of each key (deterministic)."""
+
+    def send(
+        self, records: Sequence[int], partitions: Sequence[int]
+    ) -> ProcessGenerator | None:
+        """Append ``records[i]`` to ``partitions[i]``: None when done at once, else a SimPy
+        sub-process to ``yield from`` that blocks while the topic is full (back-pressure)."""
+
+    def produce(self, records: np.ndarray, keys: np.ndarray) -> ProcessGenerator:
+        """Append each record to its key's partition: a SimPy sub-process (``yield from``)
+        that blocks while the topic is full."""
