@@ -159,3 +159,69 @@ def test_bounded_partition_blocks_the_producer_until_a_commit(env):
     env.run(until=10)
     assert produced == [(0.0, 0), (0.0, 1), (3.0, 2)]  # the 4th waits for another commit
     assert t.backlog(0) == 2
+
+
+def _ready_times(env, topic, group, member, min_records, max_wait_s, until=20.0):
+    """Start a consumer that waits with ``group.ready`` and drains; its wake-ups (time,
+    records available) are returned."""
+    woke = []
+
+    def consumer():
+        while env.now < until:
+            yield from group.ready(member, min_records, max_wait_s)
+            woke.append((env.now, group.available(member)))
+            fetched = group.poll(member, 100)
+            if fetched is not None:
+                group.commit(fetched)
+            if len(woke) > 5:
+                return
+
+    env.process(consumer())
+    return woke
+
+
+def test_ready_lingers_until_min_records_or_max_wait_on_appends(env):
+    t = Topic(env, "t", 2)
+    g = ConsumerGroup(env, "g", t)
+    m = Member("m")
+    g.join(m)
+    woke = _ready_times(env, t, g, m, min_records=3, max_wait_s=2.0)
+
+    def producer():
+        yield env.timeout(1.0)
+        t.append(0, [1])  # first record at 1: the wait ends by 3 at the latest
+        yield env.timeout(0.5)
+        t.append(1, [2])
+        yield env.timeout(3.5)  # at 5
+        t.append(0, [3, 4])
+        yield env.timeout(0.25)
+        t.append(1, [5])  # the third record of the second wait, at 5.25
+
+    env.process(producer())
+    env.run(until=20)
+    assert woke[:2] == [(3.0, 2), (5.25, 3)]
+
+
+def test_ready_on_a_scheduled_topic_sets_one_timer_for_the_same_moments(env):
+    from sim.bus import ScheduledFeed
+
+    t = Topic(env, "t", 2)
+    g = ConsumerGroup(env, "g", t)
+    m = Member("m")
+    g.join(m)
+    ScheduledFeed(t, np.array([1.0, 1.5, 5.0, 5.0, 5.25]), np.array([1, 2, 3, 4, 5]),
+                  np.array([0, 1, 0, 0, 1]))
+    woke = _ready_times(env, t, g, m, min_records=3, max_wait_s=2.0)
+    env.run(until=20)
+    assert woke[:2] == [(3.0, 2), (5.25, 3)]
+
+
+def test_ready_without_linger_waits_for_one_record_and_returns_at_once_if_there(env):
+    t = Topic(env, "t", 1)
+    g = ConsumerGroup(env, "g", t)
+    m = Member("m")
+    g.join(m)
+    woke = _ready_times(env, t, g, m, min_records=1, max_wait_s=0.0)
+    env.timeout(2.0).callbacks.append(lambda _e: t.append(0, [7]))
+    env.run(until=20)
+    assert woke[0] == (2.0, 1)

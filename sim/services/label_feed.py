@@ -22,7 +22,12 @@ __all__ = ["LabelHandler", "LabelTable", "label_publisher"]
 
 
 class LabelTable:
-    """Labels to publish, sorted by due event time: terminal, tx event time (s), fraud, due (s)."""
+    """Labels to publish, sorted by due event time: terminal, tx event time (s), fraud, due (s).
+
+    ``published`` counts the labels :func:`label_publisher` has produced so far; the scheduled
+    twin (:meth:`feed`) does not advance it: mid-run, read the ``labels`` topic's end offsets
+    (``Topic.end_offset``, current on either path) instead.
+    """
 
     def __init__(
         self, terminal: np.ndarray, event_time_s: np.ndarray, fraud: np.ndarray, delay_s: float
