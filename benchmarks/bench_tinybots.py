@@ -10,7 +10,7 @@ Measures, on this machine:
    feature-name validation costs milliseconds per call) and an ndarray (the serving path).
 
 Data: the handbook's published files, found like tests/conftest.py does
-(``$TINYBOTS_HANDBOOK_DATA`` or ``../shared/data/fraud_handbook``); without them the generator's
+(``$TINYBOTS_HANDBOOK_DATA``, as in tests/conftest.py); without them the generator's
 output is used instead (the same table, bit for bit, when the generator is faithful).
 
 Usage: ``python benchmarks/bench_tinybots.py [--quick] [--skip-generator]``.

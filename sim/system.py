@@ -243,10 +243,10 @@ def _consumer_handlers(
     delay_days = sc.labels.delay_days
     delay_s = delay_days * SECONDS_PER_DAY
     history = table.history if table.history is not None else _empty_history()
-    say(
-        f"warming the feature store (the last {history_days(delay_days)} days of history, "
-        f"label delay {delay_days} days)..."
-    )
+    ht = _history_seconds(history)
+    held = min(history_days(delay_days), (table.live_start_s - ht.min()) / SECONDS_PER_DAY
+               if len(ht) else 0.0)
+    say(f"warming the feature store ({held:.0f} days of history, label delay {delay_days} days)...")
     store = warm_store(history, table.live_start_s, delay_days)
 
     def io(stage: Stage) -> tuple[Topic, Topic]:
@@ -270,7 +270,6 @@ def _consumer_handlers(
         policy = AlertPolicy(sc.alerts.threshold, sc.alerts.cards_per_day)
         row = PIPELINE[Stage.ALERT]
         handlers[row.deployment] = AlertHandler(table, ledger, topics[row.topic_in or ""], policy)
-    ht = _history_seconds(history)
     pending = ht > int(table.live_start_s - delay_s)
     valid = np.array([e is None for e in schema_errors(table)], dtype=bool)  # no dead letters
     labels = LabelTable(

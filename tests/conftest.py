@@ -38,9 +38,10 @@ def handbook_data() -> Path:
     path = handbook_dir()
     if path is None:
         pytest.skip(
-            f"handbook data not found: set ${HANDBOOK_ENV} or place it at "
-            "../shared/data/fraud_handbook "
-            "(third-party validation data, not shipped with tinybots)"
+            f"the handbook's published files are not here: set ${HANDBOOK_ENV} to the folder "
+            "holding their raw/ and transformed/ folders to compare with them value for value "
+            "(third-party data, not shipped with tinybots; the book's numbers are checked "
+            "without them)"
         )
     return path
 

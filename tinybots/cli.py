@@ -114,7 +114,13 @@ def _baseline(args: argparse.Namespace) -> int:
         make_model(name)  # unknown names and dates fail before the (slow) read
     start = parse_date(args.start, "--start (start_date)")
     transactions = read_transactions(args.transactions)
-    table = run_baseline(transactions, start_date=start, models=models)
+    try:
+        table = run_baseline(transactions, start_date=start, models=models)
+    except InputError as exc:  # name the option, as the other errors of this command do
+        text = str(exc)
+        if text.startswith("start_date:"):
+            raise InputError(f"--start (start_date):{text[len('start_date:'):]}") from None
+        raise
     if args.json:
         records = table.loc[:, list(JSON_KEYS)].to_dict(orient="records")
         print(json.dumps([{k: r[k] for k in JSON_KEYS} for r in records], indent=2))

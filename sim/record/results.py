@@ -17,7 +17,37 @@ Frames (units in column names; times are processing seconds since the start of t
   dropped in an at-most-once crash, its count and topic in ``detail``), ``target``, ``detail``.
 - ``models``: ``version``, ``kind``, ``train_start``, ``train_end``, ``n_train``,
   ``n_train_frauds``, ``train_average_precision``.
-- ``summary``: one row; see :data:`SUMMARY_KEYS`.
+- ``summary``: one row; its keys follow.
+
+Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
+
+- ``generated``: transactions that arrived before the cap; conservation: ``generated =
+  completed + in_flight + shed + dead_lettered + lost`` (checked at the end of every run);
+- ``completed``, ``in_flight`` (arrived, no outcome at the cap), ``shed``, ``dead_lettered``,
+  ``lost``: transactions per outcome (the ``transactions`` frame's ``outcome``);
+- ``not_arrived``: transactions of the workload scheduled after the cap ``max_duration_s``,
+  which never arrived (outside ``generated``);
+- ``cut_short``: True when the cap ended the run before the pipeline drained (``not_arrived``
+  or ``in_flight`` > 0); ``tinybots run`` then prints a warning;
+- ``duplicates``: records delivered again to a stage that had served them (dropped there);
+- ``labels_lost``: labels of the label feed lost in at-most-once crashes (labels, not
+  transactions: outside conservation; they leave later terminal risks stale);
+- ``throughput_per_s``: completed / ``sim_time_s``;
+- ``latency_p50_s`` ... ``latency_max_s``: arrival → completion of the completed transactions;
+- ``average_precision``: of the scores of every completed, scored transaction (no card is
+  removed, unlike the book's Chapter 3 test set);
+- ``card_precision_at_100``: the book's CP@100 (Le Borgne et al. 2022, Chapter 4; its test set
+  as in Chapter 3, ``tinybots.modeling.handbook_split``): per event day d, the completed,
+  scored transactions of cards without a known fraud (no fraud from the training window's
+  first day to day d − ``labels.delay_days`` − 1), cards detected on earlier days removed;
+  mean over days;
+- ``alerts``, ``alerted_frauds``, ``frauds``: alerted transactions, alerted frauds, frauds
+  among the arrived transactions;
+- ``max_lag``: the largest sampled consumer lag (records) of the transaction pipeline's groups
+  (feature-enricher, fraud-detector, alert-service), the label feed excluded;
+- ``max_label_lag``: the label feed's largest sampled lag (records; 0 without a label feed);
+- ``rebalances``: consumer-group rebalances;
+- ``sim_time_s``: processing time simulated (s); ``wall_s``: wall time of build and run (s).
 """
 
 from __future__ import annotations
@@ -65,36 +95,7 @@ SUMMARY_KEYS = (
     "sim_time_s",
     "wall_s",
 )
-"""Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
-
-- ``generated``: transactions that arrived before the cap; conservation: ``generated =
-  completed + in_flight + shed + dead_lettered + lost`` (checked at the end of every run);
-- ``completed``, ``in_flight`` (arrived, no outcome at the cap), ``shed``, ``dead_lettered``,
-  ``lost``: transactions per outcome (the ``transactions`` frame's ``outcome``);
-- ``not_arrived``: transactions of the workload scheduled after the cap ``max_duration_s``,
-  which never arrived (outside ``generated``);
-- ``cut_short``: True when the cap ended the run before the pipeline drained (``not_arrived``
-  or ``in_flight`` > 0); ``tinybots run`` then prints a warning;
-- ``duplicates``: records delivered again to a stage that had served them (dropped there);
-- ``labels_lost``: labels of the label feed lost in at-most-once crashes (labels, not
-  transactions: outside conservation; they leave later terminal risks stale);
-- ``throughput_per_s``: completed / ``sim_time_s``;
-- ``latency_p50_s`` ... ``latency_max_s``: arrival → completion of the completed transactions;
-- ``average_precision``: of the scores of every completed, scored transaction (no card is
-  removed, unlike the book's Chapter 3 test set);
-- ``card_precision_at_100``: the book's CP@100 (Le Borgne et al. 2022, Chapter 4; its test set
-  as in Chapter 3, ``tinybots.modeling.handbook_split``): per event day d, the completed,
-  scored transactions of cards without a known fraud (no fraud from the training window's
-  first day to day d − ``labels.delay_days`` − 1), cards detected on earlier days removed;
-  mean over days;
-- ``alerts``, ``alerted_frauds``, ``frauds``: alerted transactions, alerted frauds, frauds
-  among the arrived transactions;
-- ``max_lag``: the largest sampled consumer lag (records) of the transaction pipeline's groups
-  (feature-enricher, fraud-detector, alert-service), the label feed excluded;
-- ``max_label_lag``: the label feed's largest sampled lag (records; 0 without a label feed);
-- ``rebalances``: consumer-group rebalances;
-- ``sim_time_s``: processing time simulated (s); ``wall_s``: wall time of build and run (s).
-"""
+"""Keys of ``summary`` / ``summary.json``, in order (described in the module docstring)."""
 
 
 @dataclass(frozen=True, eq=False)
