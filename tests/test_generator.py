@@ -21,6 +21,7 @@ import pytest
 from tinybots.errors import InputError
 from tinybots.generator import (
     HandbookConfig,
+    customer_draws,
     frauds,
     generate_customer_profiles,
     generate_terminal_profiles,
@@ -28,10 +29,9 @@ from tinybots.generator import (
     iter_days,
     profiles,
     reachable_terminals,
-    stream,
     transactions,
 )
-from tinybots.generator.stream import LegacyDraws, generate_chunk
+from tinybots.generator.customer_draws import LegacyDraws, generate_chunk
 from tinybots.schema import RAW_COLUMNS
 
 SMALL = HandbookConfig(n_customers=120, n_terminals=400, nb_days=40)
@@ -109,7 +109,7 @@ def introsort_argsort(v: list[int]) -> list[int]:
 
 
 def test_modules_doctests_pass():
-    for module in (stream, frauds, transactions, profiles):
+    for module in (customer_draws, frauds, transactions, profiles):
         assert doctest.testmod(module).failed == 0, module.__name__
 
 
@@ -118,7 +118,7 @@ def test_worker_module_imports_without_pandas_or_scipy():
     import sys
 
     code = (
-        "import sys, tinybots.generator.stream;"
+        "import sys, tinybots.generator.customer_draws;"
         "print(sorted({'pandas', 'scipy'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,8 +7,8 @@ simulator" (the facts written down independently; none of the book's code). With
 for value; :func:`iter_days` streams the same table one day at a time.
 
 Modules: ``config`` (validated settings), ``profiles`` (customers, terminals, reachability),
-``stream`` (one customer's draws), ``frauds`` (the three scenarios), ``transactions`` (whole
-table, multiprocess), ``streaming`` (day by day).
+``customer_draws`` (one customer's draws), ``frauds`` (the three scenarios), ``transactions`` (whole
+table, multiprocess), ``daily`` (day by day).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tinybots.generator.config import HandbookConfig as HandbookConfig
+    from tinybots.generator.daily import iter_days as iter_days
     from tinybots.generator.profiles import (
         generate_customer_profiles as generate_customer_profiles,
     )
@@ -25,18 +26,17 @@ if TYPE_CHECKING:
         generate_terminal_profiles as generate_terminal_profiles,
     )
     from tinybots.generator.profiles import reachable_terminals as reachable_terminals
-    from tinybots.generator.streaming import iter_days as iter_days
     from tinybots.generator.transactions import generate_transactions as generate_transactions
 
 # Public names and their modules. Imported on first use (PEP 562), so that worker processes,
-# which only need the numpy-only ``stream`` module, start without loading pandas or scipy.
+# which only need the numpy-only ``customer_draws`` module, start without loading pandas or scipy.
 _EXPORTS = {
     "HandbookConfig": "config",
     "generate_customer_profiles": "profiles",
     "generate_terminal_profiles": "profiles",
     "reachable_terminals": "profiles",
     "generate_transactions": "transactions",
-    "iter_days": "streaming",
+    "iter_days": "daily",
 }
 
 __all__ = sorted(_EXPORTS)

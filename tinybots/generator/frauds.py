@@ -12,7 +12,7 @@ applied in the order S1, S2, S3, each overwriting TX_FRAUD_SCENARIO:
 
 ``max_day`` is the largest TX_TIME_DAYS present (the handbook loops over
 ``range(TX_TIME_DAYS.max())``). The functions work on plain arrays so that the whole-table
-path and the streaming path (:mod:`tinybots.generator.streaming`) share them.
+path and the streaming path (:mod:`tinybots.generator.daily`) share them.
 
 Our one departure: with fewer than 2 terminals or 3 customers the handbook's ``sample`` call
 fails; here all of them are drawn instead (never the case for real configurations).

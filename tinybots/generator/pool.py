@@ -4,7 +4,8 @@
 (or module name) of the parent's ``__main__`` and the worker re-runs it before it takes a task.
 A plain script without an ``if __name__ == "__main__":`` guard then starts the whole run again
 in every worker (it never finishes), and ``python -`` sends ``<stdin>``, which is no file (the
-workers fail). The generator's workers only need ``tinybots.generator.stream.generate_chunk``,
+workers fail). The generator's workers only need
+``tinybots.generator.customer_draws.generate_chunk``,
 never ``__main__``: :func:`main_hidden` hides ``__main__``'s file and spec while the workers
 are started, so they start with an empty ``__main__``, from a script, stdin or Jupyter alike.
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from tinybots.errors import InputError
 from tinybots.generator.config import HandbookConfig
+from tinybots.generator.customer_draws import ChunkArgs, generate_chunk
 from tinybots.generator.frauds import add_frauds
 from tinybots.generator.pool import worker_pool
 from tinybots.generator.profiles import (
@@ -34,7 +35,6 @@ from tinybots.generator.profiles import (
     generate_terminal_profiles,
     reachable_terminals,
 )
-from tinybots.generator.stream import ChunkArgs, generate_chunk
 from tinybots.schema import RAW_COLUMNS
 
 CUSTOMER_SEED = 0

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from tinybots.generator.config import HandbookConfig
+from tinybots.generator.customer_draws import customer_days
 from tinybots.generator.frauds import (
     S3_WINDOW_DAYS,
     apply_s1_s2,
@@ -34,7 +35,6 @@ from tinybots.generator.frauds import (
     s2_keys,
     s3_picks,
 )
-from tinybots.generator.stream import customer_days
 from tinybots.generator.transactions import (
     chunk_args,
     effective_jobs,
