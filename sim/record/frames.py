@@ -5,7 +5,7 @@ The frames and the summary's keys are documented in ``sim.record.results``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,9 @@ import pandas as pd
 from sim.record.ledger import Outcome
 from sim.record.results import SUMMARY_KEYS, Results
 from sim.topology import LABEL_FEED, PIPELINE, STAGES, Stage
+
+if TYPE_CHECKING:
+    from sim.system import System
 
 __all__ = ["assemble", "known_compromised", "transactions_frame", "summarise"]
 
@@ -26,7 +29,7 @@ _OUTCOME = {
 }
 
 
-def transactions_frame(s: Any) -> pd.DataFrame:
+def transactions_frame(s: System) -> pd.DataFrame:
     """One row per arrived transaction (columns documented in ``sim.record.results``)."""
     led, tab = s.ledger, s.table
     n = led.arrived
@@ -70,7 +73,7 @@ def transactions_frame(s: Any) -> pd.DataFrame:
 
 
 def summarise(
-    s: Any, tx: pd.DataFrame, counts: dict[str, int], metrics: pd.DataFrame, wall_s: float
+    s: System, tx: pd.DataFrame, counts: dict[str, int], metrics: pd.DataFrame, wall_s: float
 ) -> dict[str, float | int | bool]:
     """KPIs of a run (keys and definitions: ``sim.record.results.SUMMARY_KEYS``)."""
     from tinybots.metrics import average_precision, card_precision_at_k
@@ -123,7 +126,7 @@ def summarise(
     return {k: out[k] for k in SUMMARY_KEYS}
 
 
-def known_compromised(s: Any, card: np.ndarray, day: np.ndarray) -> np.ndarray:
+def known_compromised(s: System, card: np.ndarray, day: np.ndarray) -> np.ndarray:
     """Which (card, event day) pairs are of a card with a known fraud, as the book's test set
     removes them (Le Borgne et al. 2022, Chapter 3; ``tinybots.modeling.handbook_split``).
 
@@ -157,7 +160,7 @@ def known_compromised(s: Any, card: np.ndarray, day: np.ndarray) -> np.ndarray:
     return first_known <= np.asarray(day, np.int64) - sc.labels.delay_days - 1
 
 
-def assemble(s: Any, wall_s: float) -> Results:
+def assemble(s: System, wall_s: float) -> Results:
     """Build the Results of a finished System (checks conservation first)."""
     counts = s.ledger.check_conservation()
     tp = s.topics  # the topic each stage consumes (the ingestor: the one it produces to)
