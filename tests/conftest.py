@@ -85,3 +85,14 @@ def handbook_files(
     handbook_raw.to_parquet(files["raw_full"], index=False)
     extract.to_parquet(files["transformed"], index=False)
     return files
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory):
+    """The ``small`` preset, its bank generated into a fresh cache of the test module's own."""
+    import sim
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TINYBOTS_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield sim.load_preset("small")
+    mp.undo()

@@ -22,14 +22,6 @@ from tinybots.modeling import handbook_split
 from tinybots.schema import FEATURE_COLUMNS
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYBOTS_CACHE", str(tmp_path_factory.mktemp("cache")))
-    yield sim.load_preset("small")
-    mp.undo()
-
-
 def _synthetic(**over) -> Scenario:
     """A bank-free two-stage (ingestor -> enricher) Poisson scenario, a fraction of a second."""
     sc = Scenario.from_dict(

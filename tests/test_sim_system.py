@@ -244,14 +244,6 @@ def test_ingestor_sheds_with_a_queue_limit():
 # -- the full pipeline on a tiny bank (real generator, features, model) ------------------------
 
 
-@pytest.fixture(scope="module")
-def small(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYBOTS_CACHE", str(tmp_path_factory.mktemp("cache")))
-    yield sim.load_preset("small")
-    mp.undo()
-
-
 def test_full_pipeline_scores_with_the_registered_model(small):
     res = run(small, progress=False)
     tx = res.transactions
