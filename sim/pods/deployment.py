@@ -68,7 +68,17 @@ class Pod:
         self.procs: list[simpy.Process] = []
 
 
-class Deployment:
+class Replicas:
+    """What every deployment has: its pods (``pods``) and how many of them are ready."""
+
+    pods: list[Pod]
+
+    def pods_ready(self) -> int:
+        """Number of ready pods."""
+        return sum(p.ready for p in self.pods)
+
+
+class Deployment(Replicas):
     """A consumer deployment: pods whose consumers poll ``group`` and run ``handler``.
 
     Parameters
@@ -114,10 +124,6 @@ class Deployment:
         """Start every pod (each becomes ready after ``startup_s``)."""
         for pod in self.pods:
             self.env.process(self._boot(pod, 0.0))
-
-    def pods_ready(self) -> int:
-        """Number of ready pods."""
-        return sum(p.ready for p in self.pods)
 
     def _boot(self, pod: Pod, delay_s: float) -> ProcessGenerator:
         yield self.env.timeout(delay_s + self.spec.startup_s)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from sim.pods.deployment import Pod
+from sim.pods.deployment import Pod, Replicas
 from sim.pods.service_time import ServiceTime
 from sim.process import ProcessGenerator
 from sim.record.timeweighted import TimeWeighted
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Ingress", "feed_arrivals"]
 
 
-class Ingress:
+class Ingress(Replicas):
     """The transaction-ingestor: a shared FIFO of requests served by c servers.
 
     Parameters
@@ -80,10 +80,6 @@ class Ingress:
                 ev.callbacks.append(lambda _ev, server=server: self._ready(server))
             else:
                 self._ready(server)
-
-    def pods_ready(self) -> int:
-        """Number of ready pods."""
-        return sum(p.ready for p in self.pods)
 
     def catch_up(self, until_s: float | None = None) -> None:
         """Nothing to catch up: every request is an event (see ``sim.pods.ingress_schedule``)."""

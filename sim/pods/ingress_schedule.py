@@ -40,19 +40,23 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import simpy
 
-from sim.bus import ScheduledFeed
-from sim.pods.deployment import Pod
+from sim.bus import ScheduledFeed, Topic
+from sim.pods.deployment import Pod, Replicas
 from sim.pods.fcfs import FcfsSchedule, fcfs_schedule
 from sim.pods.service_time import ServiceTime
 from sim.record.ledger import Outcome
 from sim.record.timeweighted import TimeWeighted
 from sim.scenario import IngestorSpec
 from sim.topology import Stage
+
+if TYPE_CHECKING:
+    from sim.record.ledger import Ledger
+    from sim.workload import TxTable
 
 __all__ = ["FcfsSchedule", "ScheduledIngress", "fcfs_schedule"]
 
@@ -86,7 +90,19 @@ class _Level:
         return float((self._cum_downs[kd] + now * (ku - kd)) - self._cum_ups[ku])
 
 
-class ScheduledIngress:
+class Ingestor(Protocol):
+    """What the precomputed ingress needs of the ingestor service
+    (``sim.services.ingestor.IngestorService``)."""
+
+    table: TxTable
+    ledger: Ledger
+    topic_out: Topic | None
+    errors: np.ndarray
+    any_error: bool
+    keys: np.ndarray
+
+
+class ScheduledIngress(Replicas):
     """The transaction-ingestor, played from a precomputed :func:`fcfs_schedule`.
 
     Parameters
@@ -109,7 +125,8 @@ class ScheduledIngress:
     name = "transaction_ingestor"
 
     def __init__(
-        self, env: simpy.Environment, spec: IngestorSpec, rng: np.random.Generator, ingestor: Any
+        self, env: simpy.Environment, spec: IngestorSpec, rng: np.random.Generator,
+        ingestor: Ingestor,
     ) -> None:
         self.env = env
         self.spec = spec
@@ -204,10 +221,6 @@ class ScheduledIngress:
         for pod in self.pods:
             pod.ready = True
         self.ready_consumers.add(self.n_servers)
-
-    def pods_ready(self) -> int:
-        """Number of ready pods."""
-        return sum(p.ready for p in self.pods)
 
     def catch_up(self, until_s: float | None = None) -> None:
         """Play everything due by ``max(env.now, until_s)``: arrivals (``Ledger.arrived``),
