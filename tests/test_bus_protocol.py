@@ -182,8 +182,9 @@ def test_a_fake_bus_with_only_the_protocol_drives_a_deployment():
 
 
 _ALLOWED = {"BusClient", "Consumer", "Producer", "Fetched", "Member"}
-_FAST_PATH_TWINS = {"ingress_schedule.py": {"ScheduledFeed"},
+_FAST_PATH_TWINS = {"ingress_schedule.py": {"ScheduledFeed", "Topic"},
                     "label_feed.py": {"ScheduledFeed", "Topic"}}
+"""The precomputed twins build a ScheduledFeed on the simulated Topic: they may name both."""
 _INTERNALS = {
     "paused_until", "logs", "ends", "position", "committed", "scheduled", "capacity_records",
     "n_partitions", "partitions", "members", "generation", "cursor", "waiting", "delivery",

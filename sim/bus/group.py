@@ -197,10 +197,10 @@ class ConsumerGroup:
             if end > start:
                 if end - start > room:
                     end = start + room
-                if start < delivered[p]:  # after a rewind: some are delivered again
-                    again = self._count_again(p, start, min(end, delivered[p]),
-                                              len(records), again)
-                if end > delivered[p]:
+                seen = delivered[p]
+                if start < seen:  # after a rewind: some are delivered again
+                    again = self._count_again(p, start, min(end, seen), len(records), again)
+                if end > seen:
                     delivered[p] = end
                 records += logs[p][start:end]
                 ranges.append((p, start, end))
