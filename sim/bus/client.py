@@ -24,7 +24,7 @@ client runs on (the simulation's, or a ``simpy.rt.RealtimeEnvironment`` next to 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -63,11 +63,11 @@ class Consumer(BusClient, Protocol):
 
     def ready(
         self, member: Member, min_records: int = 1, max_wait_s: float = 0.0
-    ) -> ProcessGenerator:
-        """A SimPy sub-process (``yield from``) that returns once ``min_records`` are available
-        to ``member``, ``max_wait_s`` after the first one was (Kafka's ``fetch.min.bytes`` /
-        ``fetch.max.wait.ms``), or on a rebalance. ``min_records <= 1`` or ``max_wait_s <= 0``
-        waits for one record."""
+    ) -> Iterable[simpy.Event]:
+        """Events to ``yield from`` in a SimPy process (a sub-process, or none) that end once
+        ``min_records`` are available to ``member``, ``max_wait_s`` after the first one was
+        (Kafka's ``fetch.min.bytes`` / ``fetch.max.wait.ms``), or on a rebalance.
+        ``min_records <= 1`` or ``max_wait_s <= 0`` waits for one record."""
 
     def poll(self, member: Member, max_records: int) -> Fetched | None:
         """Up to ``max_records`` records (Kafka's ``max.poll.records``), or None if none."""

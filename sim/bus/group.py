@@ -24,7 +24,7 @@ Mid-run reads: :meth:`ConsumerGroup.lag`, :meth:`ConsumerGroup.available`, :meth
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,7 +34,6 @@ from sim.bus import linger
 from sim.bus.assignment import assign_round_robin
 from sim.bus.fetched import Fetched
 from sim.bus.topic import Topic
-from sim.process import ProcessGenerator
 
 __all__ = ["ConsumerGroup", "Delivery", "Fetched", "Member"]
 
@@ -259,7 +258,7 @@ class ConsumerGroup:
 
     def ready(
         self, member: Member, min_records: int = 1, max_wait_s: float = 0.0
-    ) -> ProcessGenerator:
+    ) -> Iterable[simpy.Event]:
         """Wait for records (Kafka's ``fetch.min.bytes`` / ``fetch.max.wait.ms``, in records):
         a SimPy sub-process, see :func:`sim.bus.linger.ready`."""
         return linger.ready(self, member, min_records, max_wait_s)

@@ -21,7 +21,7 @@ How the wait is woken depends on who appends to the topic, and is decided here o
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import simpy
@@ -90,10 +90,11 @@ def _alarm(
 
 def ready(
     group: ConsumerGroup, member: Member, min_records: int = 1, max_wait_s: float = 0.0
-) -> ProcessGenerator:
+) -> Iterable[simpy.Event]:
     """Wait until ``min_records`` are available to ``member`` or ``max_wait_s`` has passed since
     the first one was (Kafka's ``fetch.min.bytes`` / ``fetch.max.wait.ms``, in records); a
-    rebalance ends the wait early. A SimPy sub-process: ``yield from ready(...)``.
+    rebalance ends the wait early. Events to ``yield from ready(...)`` in a SimPy process (none
+    when records are there already).
 
     Parameters
     ----------
@@ -105,9 +106,10 @@ def ready(
         Longest wait after the first record is available, seconds.
     """
     if min_records > 1 and max_wait_s > 0:
-        yield from _linger(group, member, min_records, max_wait_s)
-    elif not group.available(member):
-        yield wait_for_records(group, member)
+        return _linger(group, member, min_records, max_wait_s)
+    if group.available(member):
+        return ()
+    return (wait_for_records(group, member),)  # (a plain function: no generator frame per wait)
 
 
 def _linger(
