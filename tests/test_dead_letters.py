@@ -27,14 +27,6 @@ TERMINAL_REASON = "schema: TERMINAL_ID must be >= 0"
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYBOTS_CACHE", str(tmp_path_factory.mktemp("cache")))
-    yield sim.load_preset("small")
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
 def bad_file(small, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int, str]]:
     """The small preset's bank with three negative amounts and one negative terminal id in the
     live window, and two negative amounts in the history; returns the file and, per
