@@ -224,7 +224,14 @@ def _workload_status(sc: Scenario) -> str:
 def _check_first_arrival(sc: Scenario, table: TxTable, *, strict: bool = False) -> None:
     """Refuse a run in which no transaction arrives before ``max_duration_s`` (``strict``:
     nothing arrived, the first arrival was due at the cap itself)."""
-    first = table.arrival_s[0] if len(table) else 0.0
+    if not len(table):  # a Poisson workload whose rate draws no arrival at all
+        w = sc.workload
+        raise InputError(
+            f"workload.rate_per_s: no transaction arrives in the run ({w.rate_per_s:g} per s "
+            f"over {w.live_duration_s / w.speedup:g} s of processing time); raise "
+            "workload.rate_per_s or workload.live_duration_s"
+        )
+    first = table.arrival_s[0]
     if first > sc.max_duration_s or (strict and first >= sc.max_duration_s):
         raise InputError(
             f"max_duration_s: no transaction arrives before the cap ({sc.max_duration_s:g} s): "

@@ -191,6 +191,14 @@ def build_workload(
     else:
         raw = load_bank(spec)
         bad = np.zeros(len(raw), dtype=bool)
+    if len(raw) == 0:
+        raise InputError(
+            "workload.bank: the generated bank holds no transaction (no customer reaches a "
+            f"terminal within radius {spec.bank.radius:g}); raise workload.bank.radius or the "
+            "numbers of customers and terminals"
+            if spec.transactions_path is None
+            else f"workload.transactions_path: {spec.transactions_path} holds no transaction"
+        )
     t = event_seconds(raw["TX_DATETIME"])
     start = (
         _table_start(raw) + spec.live_start_day * SECONDS_PER_DAY + spec.live_start_hour * 3600.0

@@ -384,3 +384,52 @@ def test_interrupted_bank_cache_write_leaves_no_temporary_file(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         workload._cache_bank(pd.DataFrame({"a": [1]}), entry)
     assert list(entry.parent.iterdir()) == []
+
+
+# -- from the break-it trial --------------------------------------------------------------------
+
+
+def test_sigterm_exception_survives_simpys_re_raise():
+    # SimPy re-raises an exception escaping a callback as type(exc)(*exc.args)
+    from sim.cli import Terminated
+
+    exc = Terminated()
+    again = type(exc)(*exc.args)
+    assert isinstance(again, Terminated) and again.code == 143
+
+
+def test_symlink_loop_out_is_a_one_line_error(tmp_path, capsys):
+    from sim.cli import main
+
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    assert main(["run", "--preset", "small", "--out", str(tmp_path / "a"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and err.count("\n") == 1
+
+
+def test_poisson_workload_with_no_arrival_is_an_error():
+    from sim import Scenario, run
+    from tinybots.errors import InputError
+
+    sc = Scenario.from_dict({
+        "last_stage": "transaction_ingestor",
+        "workload": {"kind": "poisson", "content": "synthetic", "rate_per_s": 1e-9,
+                     "live_duration_s": 2000.0},
+    })
+    with pytest.raises(InputError, match="workload.rate_per_s"):
+        run(sc, progress=False)
+
+
+def test_huge_yaml_alias_input_gives_a_short_error(tmp_path):
+    from sim.scenario import Scenario
+    from tinybots.errors import describe_validation_error
+
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+              f"*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 8)]
+    path = tmp_path / "s.yaml"
+    path.write_text("bogus:\n" + "\n".join("  " + line for line in lines) + "\n")
+    with pytest.raises(ValueError) as info:
+        Scenario.from_yaml(path)
+    assert len(describe_validation_error(info.value)) < 2000

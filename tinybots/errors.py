@@ -6,6 +6,7 @@ without reading the code.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping
 
 
@@ -42,7 +43,7 @@ def describe_validation_error(exc: Exception, names: Mapping[str, str] | None = 
         if not field:
             parts.append(msg)
             continue
-        shown = repr(err["input"])
+        shown = reprlib.repr(err["input"])  # bounded: an input may be huge or deeply nested
         got = "" if shown in msg or isinstance(err["input"], dict) else f" (got {shown})"
         parts.append(f"{(names or {}).get(field, field)}: {msg}{got}")
     return " ".join("; ".join(parts).split())

@@ -28,7 +28,7 @@ from typing import NoReturn
 class Terminated(SystemExit):
     """Raised in the main thread on SIGTERM while :func:`main` runs (exit code 143)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *_args: object) -> None:  # SimPy re-raises as type(exc)(*exc.args)
         super().__init__(143)
 
 

@@ -189,7 +189,10 @@ def check_results_folder(directory: str | Path, *, field: str = "directory") -> 
         folder in the nearest existing ancestor: ``/proc/x``, a read-only mount, a path under
         a file). The message names ``field``.
     """
-    out = Path(directory).resolve()
+    try:
+        out = Path(directory).resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop
+        raise InputError(f"{field}: {directory} cannot be resolved ({exc})") from None
     if out.exists() and not out.is_dir():
         raise InputError(f"{field}: {out} is a file; give a folder for the results")
     if out == Path.cwd() or out in Path.cwd().parents:
