@@ -433,3 +433,17 @@ def test_huge_yaml_alias_input_gives_a_short_error(tmp_path):
     with pytest.raises(ValueError) as info:
         Scenario.from_yaml(path)
     assert len(describe_validation_error(info.value)) < 2000
+
+
+def test_a_user_folder_under_a_results_name_is_never_replaced(tmp_path):
+    from sim.record.results import check_results_folder
+    from tinybots.errors import InputError
+
+    out = tmp_path / "res"
+    (out / "dashboard.png").mkdir(parents=True)
+    (out / "dashboard.png" / "mine.txt").write_text("keep me")
+    for name in ("scenario.yaml", "summary.json"):
+        (out / name).write_text("{}")
+    with pytest.raises(InputError, match="dashboard.png"):
+        check_results_folder(out, field="--out")
+    assert (out / "dashboard.png" / "mine.txt").read_text() == "keep me"

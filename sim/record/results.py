@@ -60,7 +60,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.record.outfolder import replace_folder, staged_folder
+from sim.record.outfolder import OWN_FILES, replace_folder, staged_folder
 from sim.scenario import Scenario
 from tinybots.errors import InputError
 from tinybots.io import check_creatable
@@ -202,6 +202,12 @@ def check_results_folder(directory: str | Path, *, field: str = "directory") -> 
             raise InputError(
                 f"{field}: {out} exists and is not a tinybots results folder (no scenario.yaml "
                 "and summary.json); it would be replaced, so give a new or empty folder"
+            )
+        clash = sorted(n for n in OWN_FILES if (out / n).exists() and not (out / n).is_file())
+        if clash:  # a folder of the user's under a name the results use: never replaced
+            raise InputError(
+                f"{field}: {out} holds {', '.join(clash)}, not a file tinybots wrote; move it "
+                "or give another folder"
             )
         for folder, _, _ in os.walk(out):
             if not os.access(folder, os.W_OK | os.X_OK):
