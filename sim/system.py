@@ -54,7 +54,6 @@ from sim.services import (
     LabelHandler,
     LabelTable,
     label_publisher,
-    schema_errors,
 )
 from sim.services.warmup import TrainedModel
 from sim.topology import LABEL_FEED, PIPELINE, STAGES, STREAMS, TOPICS, Stage
@@ -172,7 +171,9 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     models: list[dict[str, Any]] = []
     labels = None
     if last > Stage.INGESTOR:
-        handlers, labels, trained = _consumer_handlers(scenario, table, ledger, topics, last, say)
+        handlers, labels, trained = _consumer_handlers(
+            scenario, table, ledger, topics, last, ing.errors, say
+        )
         if trained is not None:
             models.append(trained.info)
     groups, deployments = {}, {}
@@ -242,9 +243,10 @@ def _check_first_arrival(sc: Scenario, table: TxTable, *, strict: bool = False) 
 
 def _consumer_handlers(
     sc: Scenario, table: TxTable, ledger: Ledger, topics: dict[str, Topic], last: Stage,
-    say: Callable[[str], None],
+    errors: np.ndarray, say: Callable[[str], None],
 ) -> tuple[dict[str, Handler], LabelTable, TrainedModel | None]:
-    """The consumer services' handlers up to ``last``, the labels to publish and the model."""
+    """The consumer services' handlers up to ``last``, the labels to publish and the model.
+    ``errors``: the ingestor's schema message per row (rows it dead-letters publish no label)."""
     from sim.services.warmup import history_days, train_model, warm_store
 
     delay_days = sc.labels.delay_days
@@ -278,7 +280,7 @@ def _consumer_handlers(
         row = PIPELINE[Stage.ALERT]
         handlers[row.deployment] = AlertHandler(table, ledger, topics[row.topic_in or ""], policy)
     pending = ht > int(table.live_start_s - delay_s)
-    valid = np.array([e is None for e in schema_errors(table)], dtype=bool)  # no dead letters
+    valid = np.array([e is None for e in errors], dtype=bool)
     labels = LabelTable(
         np.concatenate([history["TERMINAL_ID"].to_numpy(np.int64)[pending],
                         table.terminal_id[valid]]),

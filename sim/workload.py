@@ -33,7 +33,7 @@ import pandas as pd
 
 from sim.scenario import WorkloadSpec
 from tinybots.errors import InputError
-from tinybots.io import publish
+from tinybots.paths import publish
 
 __all__ = [
     "TxTable",
@@ -184,7 +184,8 @@ def build_workload(
     if spec.kind == "poisson" and spec.content == "synthetic":
         return _synthetic(spec, rng_arrivals, rng_content)
     if spec.transactions_path is not None:
-        from tinybots.io import event_schema_violations, read_transactions
+        from tinybots.io import read_transactions
+        from tinybots.schema import event_schema_violations
 
         raw = read_transactions(spec.transactions_path, rows="keep")
         bad = event_schema_violations(raw)

@@ -20,7 +20,8 @@ from sim.cli import main
 from sim.scenario import with_changes
 from sim.workload import build_workload, event_seconds, load_bank
 from tinybots.errors import InputError
-from tinybots.io import event_schema_violations, read_transactions, write_transactions
+from tinybots.io import read_transactions, write_transactions
+from tinybots.schema import event_schema_violations
 
 AMOUNT_REASON = "schema: TX_AMOUNT must be finite and >= 0"
 TERMINAL_REASON = "schema: TERMINAL_ID must be >= 0"

@@ -9,9 +9,9 @@ not deep inside model training.
 A table read for *replay* into the simulated pipeline may keep rows whose values break the event
 schema (``rows="keep"``: a negative or missing amount, a negative card or terminal id), as a real
 stream carries bad events; the transaction-ingestor dead-letters them with the reason
-(``docs/architecture.md``, "Conservation and outcomes"). :func:`event_schema_violations` marks
-those rows. Structural errors (a missing column, an unparseable value, a label other than 0/1)
-are refused in every mode.
+(``docs/architecture.md``, "Conservation and outcomes").
+:func:`tinybots.schema.event_schema_violations` marks those rows. Structural errors (a missing
+column, an unparseable value, a label other than 0/1) are refused in every mode.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from tinybots.errors import InputError
+from tinybots.paths import check_creatable, publish
 from tinybots.schema import FEATURE_COLUMNS, RAW_COLUMNS, TRANSFORMED_COLUMNS
 
 INT_COLUMNS: tuple[str, ...] = (
@@ -72,9 +73,9 @@ def read_transactions(
     rows : {"reject", "keep"}
         What to do with rows whose values break the event schema (a ``TX_AMOUNT`` that is
         negative, missing or infinite; a negative ``CUSTOMER_ID`` or ``TERMINAL_ID``; see
-        :func:`event_schema_violations`): reject the table (default; what training needs) or
-        keep them for a replay, where the transaction-ingestor dead-letters each with its reason.
-        Structural errors are refused either way.
+        :func:`tinybots.schema.event_schema_violations`): reject the table (default; what
+        training needs) or keep them for a replay, where the transaction-ingestor dead-letters
+        each with its reason. Structural errors are refused either way.
 
     Returns
     -------
@@ -186,35 +187,6 @@ def validate_transactions(
     return out
 
 
-def event_schema_violations(frame: pd.DataFrame) -> np.ndarray:
-    """Rows whose values break the event schema, as the transaction-ingestor checks it.
-
-    A row breaks it when ``TX_AMOUNT`` is not finite or negative, or ``CUSTOMER_ID`` or
-    ``TERMINAL_ID`` is negative. Such rows are only in a table read with ``rows="keep"``.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        A validated table (:func:`read_transactions`).
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean mask of shape ``(len(frame),)``, True for a violating row.
-
-    >>> t = pd.DataFrame({"CUSTOMER_ID": [0, -1, 2], "TERMINAL_ID": [0, 1, 2],
-    ...                   "TX_AMOUNT": [1.0, 2.0, float("nan")]})
-    >>> event_schema_violations(t).tolist()
-    [False, True, True]
-    """
-    amount = frame["TX_AMOUNT"].to_numpy(np.float64)
-    return (
-        ~(np.isfinite(amount) & (amount >= 0))
-        | (frame["CUSTOMER_ID"].to_numpy() < 0)
-        | (frame["TERMINAL_ID"].to_numpy() < 0)
-    )
-
-
 def _check_values(frame: pd.DataFrame, source: str, *, keep_schema_values: bool = False) -> None:
     """Unique ids, non-negative finite amounts, ids and times, TX_TIME_DAYS = TX_TIME_SECONDS //
     86400; with ``keep_schema_values`` the :data:`SCHEMA_VALUE_COLUMNS` are not checked."""
@@ -312,20 +284,6 @@ def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def publish(tmp: Path, target: Path) -> Path:
-    """Rename a finished temporary file or folder onto ``target`` with ordinary permissions.
-
-    ``tempfile`` creates owner-only files (0600) and folders (0700); what we publish gets the
-    modes a plain ``open`` / ``mkdir`` would (0666 / 0777 less the umask), so teammates on a
-    shared machine can read results.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod((0o777 if tmp.is_dir() else 0o666) & ~umask)
-    os.replace(tmp, target)
-    return target
-
-
 def check_output_path(path: str | Path, field: str = "path") -> Path:
     """Return ``path`` as a Path if a table can be written there (checked before long work).
 
@@ -351,34 +309,6 @@ def check_output_path(path: str | Path, field: str = "path") -> Path:
         raise InputError(f"{field}: {path} is a folder; give a file name such as {path / 'x.csv'}")
     check_creatable(path, field)
     return path
-
-
-def check_creatable(path: Path, field: str = "path") -> None:
-    """Raise unless ``path`` can be created: its nearest existing ancestor is a writable folder.
-
-    Writability is tested, not read off the permissions (root ignores them, yet ``/proc`` and
-    read-only mounts refuse root too): an empty temporary folder is created in that ancestor
-    and removed at once.
-
-    Raises
-    ------
-    InputError
-        An ancestor of ``path`` is a file, or nothing can be created in the nearest existing
-        ancestor; the message names ``field`` and the reason.
-    """
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"{field}: {parent} is a file, so {path} cannot be created")
-            try:
-                probe = tempfile.mkdtemp(dir=parent, prefix=".tinybots-probe-")
-            except OSError as exc:
-                raise InputError(
-                    f"{field}: cannot write in {parent} ({exc.strerror or exc}), so {path} "
-                    "cannot be created"
-                ) from exc
-            os.rmdir(probe)
-            break
 
 
 def _compression(name: str) -> str:
@@ -435,11 +365,8 @@ def _suffix_message(path: Path) -> str:
 
 
 __all__ = [
-    "check_creatable",
     "check_output_path",
     "check_table_path",
-    "event_schema_violations",
-    "publish",
     "read_transactions",
     "validate_transactions",
     "write_transactions",

@@ -43,7 +43,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from tinybots.errors import InputError
-from tinybots.io import publish
+from tinybots.paths import publish
 
 ALLOWED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
 """Types trusted on top of skops' defaults: the tree structure inside our tree models."""

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tinybots.io import publish
+from tinybots.paths import publish
 
 __all__ = [
     "OWN_FILES",

@@ -63,7 +63,7 @@ import pandas as pd
 from sim.record.outfolder import OWN_FILES, replace_folder, staged_folder
 from sim.scenario import Scenario
 from tinybots.errors import InputError
-from tinybots.io import check_creatable
+from tinybots.paths import check_creatable
 
 __all__ = ["FRAMES", "SUMMARY_KEYS", "Results", "check_results_folder"]
 

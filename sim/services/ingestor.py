@@ -14,24 +14,16 @@ from sim.process import ProcessGenerator
 from sim.record.ledger import Ledger, Outcome
 from sim.topology import Stage
 from sim.workload import TxTable
+from tinybots.schema import event_schema_errors
 
 __all__ = ["IngestorService", "schema_errors"]
 
 
 def schema_errors(table: TxTable) -> np.ndarray:
-    """Per-row validation message of the event schema (None = valid), object array of shape (n,).
-
-    Rules: ``TX_AMOUNT`` finite and >= 0; ``CUSTOMER_ID``, ``TERMINAL_ID`` >= 0;
-    event time finite.
-    """
-    out = np.full(len(table), None, dtype=object)
-    out[~(np.isfinite(table.amount) & (table.amount >= 0))] = (
-        "schema: TX_AMOUNT must be finite and >= 0"
-    )
-    out[table.customer_id < 0] = "schema: CUSTOMER_ID must be >= 0"
-    out[table.terminal_id < 0] = "schema: TERMINAL_ID must be >= 0"
-    out[~np.isfinite(table.event_time_s)] = "schema: TX_DATETIME must be a valid time"
-    return out
+    """Per-row validation message of the event schema (None = valid), object array of shape (n,)
+    (the rules: ``tinybots.schema.event_schema_errors``)."""
+    return event_schema_errors(table.amount, table.customer_id, table.terminal_id,
+                               table.event_time_s)
 
 
 class IngestorService:
