@@ -41,7 +41,8 @@ def _two_stage(enricher_replicas: int = 2, seed: int = 3) -> Scenario:
         "deployments": {
             "feature_enricher": {"replicas": enricher_replicas, "max_poll_records": 5,
                                  "service": {"fixed_s": 0.01, "per_record_s": 0.02}}},
-        "topics": {"transactions": {"partitions": 3}, "rebalance_pause_s": 0.5},
+        "topics": {"transactions": {"partitions": 3}},
+        "bus": {"kafka": {"rebalance_pause_s": 0.5}},
         "monitoring_interval_s": 1.0,
     })
 

@@ -161,7 +161,8 @@ def _two_stage(**over) -> Scenario:
                 "service": {"fixed_s": 0.01, "per_record_s": 0.02},
             },
         },
-        "topics": {"transactions": {"partitions": 3}, "rebalance_pause_s": 0.5},
+        "topics": {"transactions": {"partitions": 3}},
+        "bus": {"kafka": {"rebalance_pause_s": 0.5}},
         "faults": [{"deployment": "feature_enricher", "at_s": 12.0, "restart_s": 1.0}],
         "monitoring_interval_s": 1.0,
     }
@@ -285,7 +286,8 @@ def _lingering_enricher(crash_at_s: float, rate_per_s: float, duration_s: float)
                     "service": {"distribution": "deterministic", "per_record_s": 0.01},
                 },
             },
-            "topics": {"transactions": {"partitions": 2}, "rebalance_pause_s": 0.0},
+            "topics": {"transactions": {"partitions": 2}},
+            "bus": {"kafka": {"rebalance_pause_s": 0.0}},
             "faults": [
                 {"deployment": "feature_enricher", "at_s": crash_at_s, "pod": 1, "restart_s": 1e3}
             ],

@@ -49,7 +49,8 @@ def _synthetic(**over) -> Scenario:
                 "service": {"fixed_s": 0.01, "per_record_s": 0.02},
             },
         },
-        "topics": {"transactions": {"partitions": 3}, "rebalance_pause_s": 0.5},
+        "topics": {"transactions": {"partitions": 3}},
+        "bus": {"kafka": {"rebalance_pause_s": 0.5}},
         "monitoring_interval_s": 1.0,
     }
     sc = Scenario.from_dict(data)
@@ -98,8 +99,8 @@ def small_scenarios(draw):
                 "partitions": draw(st.integers(1, 5)),
                 "capacity_records": draw(st.one_of(st.none(), st.integers(1, 30))),
             },
-            "rebalance_pause_s": draw(st.floats(0.0, 1.0)),
         },
+        "bus": {"kafka": {"rebalance_pause_s": draw(st.floats(0.0, 1.0))}},
         "faults": [
             {
                 "deployment": "feature_enricher",

@@ -5,7 +5,8 @@ protocols, never its logs, positions or pause fields, so the same service code c
 against a real broker as well as the simulated one (:class:`sim.bus.ConsumerGroup` and
 :class:`sim.bus.Topic` implement them). The operations are those every broker's client has:
 
-- ``join`` / ``leave``: Kafka ``subscribe`` / ``close``; Redis Streams ``XGROUP
+- ``join`` / ``leave`` / ``crash``: Kafka ``subscribe`` / ``close`` / a member that stops
+  heartbeating; Redis Streams ``XGROUP
   CREATECONSUMER`` / ``DELCONSUMER``; RabbitMQ ``basic.consume`` / ``basic.cancel``;
 - ``ready``: Kafka's ``fetch.min.bytes`` / ``fetch.max.wait.ms``; ``XREADGROUP ... BLOCK``;
 - ``poll``: Kafka ``poll`` (``max.poll.records``); ``XREADGROUP ... COUNT``; deliveries within
@@ -20,11 +21,17 @@ against a real broker as well as the simulated one (:class:`sim.bus.ConsumerGrou
 A record is a row number of the run's transaction table; each :class:`Fetched` carries the
 records' delivery attempts (``Fetched.attempts``). Time is the SimPy environment ``env`` the
 client runs on (the simulation's, or a ``simpy.rt.RealtimeEnvironment`` next to a live broker).
+
+Records the bus itself drops (a produce rejected by a full topic, records deleted by retention
+before a group read them, messages moved to a dead-letter queue) are reported to the
+``on_drop(records, outcome, reason)`` callable of the topic (produce side) or the consumer
+(consume side), :data:`OnDrop`; ``outcome`` is ``"shed"``, ``"lost"`` or ``"dead_lettered"``.
+The wiring (``sim.system``) sets it, so every such record is counted with its reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -34,7 +41,10 @@ from sim.bus.fetched import Fetched
 from sim.bus.group import Member
 from sim.process import ProcessGenerator
 
-__all__ = ["BusClient", "Consumer", "Producer"]
+__all__ = ["BusClient", "Consumer", "OnDrop", "Producer"]
+
+OnDrop = Callable[[list[int], str, str], None]
+"""``on_drop(records, outcome, reason)``: records the bus dropped (see the module docstring)."""
 
 
 class BusClient(Protocol):
@@ -56,7 +66,13 @@ class Consumer(BusClient, Protocol):
         """Add ``member`` to the group (a rebalance)."""
 
     def leave(self, member: Member) -> None:
-        """Remove ``member`` (crash or scale-down; a rebalance)."""
+        """Remove ``member`` gracefully (scale-down: Kafka's ``LeaveGroup``; a rebalance)."""
+
+    def crash(self, member: Member) -> None:
+        """``member`` died without leaving (a pod crash): Kafka notices it only after
+        ``session.timeout.ms`` (its partitions idle meanwhile); RabbitMQ requeues its unacked
+        deliveries when its channel closes; SQS notices nothing (its messages reappear after
+        the visibility timeout)."""
 
     def paused(self, member: Member) -> float:
         """Seconds ``member`` must wait before polling (a rebalance in progress); 0.0 if none."""
@@ -72,8 +88,15 @@ class Consumer(BusClient, Protocol):
     def poll(self, member: Member, max_records: int) -> Fetched | None:
         """Up to ``max_records`` records (Kafka's ``max.poll.records``), or None if none."""
 
-    def commit(self, fetched: Fetched) -> None:
-        """Commit ``fetched`` as processed (at-least-once commits after processing)."""
+    def commit(self, fetched: Fetched) -> bool:
+        """Commit ``fetched`` as processed (at-least-once commits after processing). False when
+        the broker refuses it (Kafka's ``CommitFailedException`` after the member was evicted;
+        an SQS receipt handle whose visibility timeout expired): its records will be delivered
+        again."""
+
+    def lag(self) -> int:
+        """Records not yet committed (Kafka consumer lag; SQS visible + in flight; RabbitMQ
+        ready + unacked)."""
 
     def rewind(self, fetched: Fetched) -> bool:
         """Give back an unprocessed ``fetched`` after a crash; True if its records will be

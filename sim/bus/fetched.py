@@ -7,6 +7,8 @@ a Redis Streams pending entry's delivery count or a Kafka share group's delivery
 
 from __future__ import annotations
 
+import simpy
+
 __all__ = ["Fetched"]
 
 
@@ -21,9 +23,16 @@ class Fetched:
         The offset ranges polled, ``start <= offset < end``, in poll order.
     redelivered : int
         How many of the records were delivered before (after a rewind), 0 on first delivery.
+    handles : list of int or None
+        On a queue (SQS, RabbitMQ), the receipt handle / delivery tag of each record (None on
+        Kafka, whose ``ranges`` say what to commit).
+    commit_after : simpy.Event or None
+        Set by the handler when the records it produced still wait in its producer's buffer:
+        the consumer commits only once the event has fired (at-least-once: a crash before then
+        redelivers the batch).
     """
 
-    __slots__ = ("records", "ranges", "redelivered", "_again")
+    __slots__ = ("records", "ranges", "redelivered", "_again", "handles", "commit_after")
 
     def __init__(
         self,
@@ -35,6 +44,9 @@ class Fetched:
         self.ranges = ranges
         self._again = again  # index in records -> attempt, for redelivered records only
         self.redelivered = len(again) if again else 0
+        self.handles: list[int] | None = None  # a queue's receipt handles / delivery tags
+        self.commit_after: simpy.Event | None = None  # set by a handler whose produce is
+        # still in a producer buffer: the consumer commits once it has fired
 
     @property
     def attempts(self) -> list[int]:

@@ -168,7 +168,9 @@ def assemble(s: System, wall_s: float) -> Results:
     spans = s.ledger.spans_frame(s.table.customer_id, n_parts)
     tx = transactions_frame(s)
     metrics = pd.DataFrame(s.monitor.rows, columns=["time_s", "name", "labels", "value"])
-    incidents = pd.DataFrame(s.incidents.rows, columns=["time_s", "kind", "target", "detail"])
+    incidents = pd.DataFrame(
+        s.incidents.rows, columns=["time_s", "kind", "target", "detail", "duration_s"]
+    )
     models = pd.DataFrame(
         s.models,
         columns=[

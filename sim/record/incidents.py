@@ -1,12 +1,15 @@
 """The incident log: faults, pod starts and crashes, rebalances, lost records (``incidents``).
 
 An :class:`IncidentLog` is the one callable every part of a run reports to
-(``log(kind, target, detail)``); it stamps each row with the current simulated time. Rows become
-the ``incidents`` frame (``time_s``, ``kind``, ``target``, ``detail``; see
-``sim.record.results``).
+(``log(kind, target, detail, duration_s=nan)``); it stamps each row with the current simulated
+time. ``duration_s`` is how long what the incident starts lasts when that is known at once (a
+rebalance pause, a pod's restart delay); NaN otherwise. Rows become the ``incidents`` frame
+(``time_s``, ``kind``, ``target``, ``detail``, ``duration_s``; see ``sim.record.results``).
 """
 
 from __future__ import annotations
+
+import math
 
 from sim.record.timeweighted import Clock
 
@@ -14,19 +17,19 @@ __all__ = ["IncidentLog"]
 
 
 class IncidentLog:
-    """Rows ``(time_s, kind, target, detail)``, appended by calling the log.
+    """Rows ``(time_s, kind, target, detail, duration_s)``, appended by calling the log.
 
     >>> class C:
     ...     now = 2.5
     >>> log = IncidentLog(C())
     >>> log("pod_crash", "feature_enricher-0", "restart in 10 s")
     >>> log.rows
-    [(2.5, 'pod_crash', 'feature_enricher-0', 'restart in 10 s')]
+    [(2.5, 'pod_crash', 'feature_enricher-0', 'restart in 10 s', nan)]
     """
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self.rows: list[tuple[float, str, str, str]] = []
+        self.rows: list[tuple[float, str, str, str, float]] = []
 
-    def __call__(self, kind: str, target: str, detail: str) -> None:
-        self.rows.append((self._clock.now, kind, target, detail))
+    def __call__(self, kind: str, target: str, detail: str, duration_s: float = math.nan) -> None:
+        self.rows.append((self._clock.now, kind, target, detail, float(duration_s)))

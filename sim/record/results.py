@@ -14,7 +14,8 @@ Frames (units in column names; times are processing seconds since the start of t
   ingestor, of the topic produced to), ``queue_wait_s``, ``service_s``, ``start_s``, ``end_s``.
 - ``metrics``: long format ``time_s``, ``name``, ``labels``, ``value`` (see ``sim.record.monitor``).
 - ``incidents``: ``time_s``, ``kind`` (pod_ready, pod_crash, rebalance, records_lost: a batch
-  dropped in an at-most-once crash, its count and topic in ``detail``), ``target``, ``detail``.
+  dropped in an at-most-once crash, its count and topic in ``detail``), ``target``, ``detail``,
+  ``duration_s`` (how long it lasts when known at once, e.g. a rebalance pause; NaN otherwise).
 - ``models``: ``version``, ``kind``, ``train_start``, ``train_end``, ``n_train``,
   ``n_train_frauds``, ``train_average_precision``.
 - ``summary``: one row; its keys follow.

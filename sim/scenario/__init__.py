@@ -17,9 +17,27 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from sim.topology import PIPELINE, SERVICES
+from sim.scenario.base import Frozen as _Frozen
+from sim.scenario.bus import (
+    BusSpec,
+    KafkaSpec,
+    RabbitMQSpec,
+    SqsSpec,
+    Topics,
+    TopicSpec,
+    bus_errors,
+    default_retention_s,
+)
+from sim.scenario.deployments import (
+    Deployments,
+    DeploymentSpec,
+    IngestorSpec,
+    ProducerSpec,
+    ServiceTimeSpec,
+)
+from sim.topology import PIPELINE, SERVICES, TOPICS
 from tinybots.errors import InputError
 
 __all__ = [
@@ -30,6 +48,13 @@ __all__ = [
     "Deployments",
     "TopicSpec",
     "Topics",
+    "ProducerSpec",
+    "BusSpec",
+    "KafkaSpec",
+    "SqsSpec",
+    "RabbitMQSpec",
+    "default_retention_s",
+    "on_bus",
     "BankSpec",
     "WorkloadSpec",
     "AlertSpec",
@@ -42,7 +67,7 @@ __all__ = [
     "with_changes",
 ]
 
-PRESET_DIR = Path(__file__).with_name("presets")
+PRESET_DIR = Path(__file__).parent.parent / "presets"
 StageName = Literal[tuple(row.deployment for row in PIPELINE)]  # type: ignore[valid-type]
 """A pipeline stage's deployment key (``sim.topology.PIPELINE``), e.g. ``last_stage``."""
 CrashTarget = Literal[  # type: ignore[valid-type]
@@ -50,95 +75,6 @@ CrashTarget = Literal[  # type: ignore[valid-type]
 ]
 """A deployment whose pods a ``PodCrash`` may crash: the consumer services (``sim.topology``);
 the ingestor's pods cannot crash yet (its fast path is a precomputed schedule)."""
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_booleans(cls, data: Any) -> Any:
-        """Reject ``true``/``false`` where a number or name is due (pydantic would take 1/0)."""
-        if isinstance(data, dict):
-            for key, value in data.items():
-                if isinstance(value, bool):
-                    raise ValueError(f"{key}: expected a number or a name, got {value!r}")
-        return data
-
-
-class ServiceTimeSpec(_Frozen):
-    """Service time of one poll: ``fixed_s + per_record_s × n`` scaled by a random factor of mean 1.
-
-    ``distribution``: deterministic (factor 1), exponential (mean 1), lognormal (mean 1, ``cv``).
-    """
-
-    distribution: Literal["deterministic", "exponential", "lognormal"] = "exponential"
-    fixed_s: float = Field(0.0, ge=0.0, le=3600.0)
-    per_record_s: float = Field(0.001, ge=0.0, le=3600.0)
-    cv: float = Field(0.5, gt=0.0, le=10.0)
-
-
-class DeploymentSpec(_Frozen):
-    """A consumer deployment: ``replicas`` pods, each running ``concurrency`` consumers.
-
-    Like Kafka's ``fetch.min.bytes`` / ``fetch.max.wait.ms``, a poll that finds fewer than
-    ``fetch_min_records`` waits up to ``fetch_max_wait_s`` for more (micro-batching);
-    the defaults (1, 0 s) return at once.
-    """
-
-    replicas: int = Field(1, ge=1, le=1000)
-    startup_s: float = Field(0.0, ge=0.0, le=3600.0)
-    concurrency: int = Field(1, ge=1, le=64)
-    max_poll_records: int = Field(100, ge=1, le=100_000)
-    fetch_min_records: int = Field(1, ge=1, le=100_000)
-    fetch_max_wait_s: float = Field(0.0, ge=0.0, le=3600.0)
-    service: ServiceTimeSpec = ServiceTimeSpec()
-    delivery: Literal["at_least_once", "at_most_once"] = "at_least_once"
-
-
-class IngestorSpec(_Frozen):
-    """The request/response ingress: a shared FIFO served by ``replicas × concurrency`` servers.
-
-    ``queue_limit`` (None = unbounded) sheds requests arriving to a full queue.
-    """
-
-    replicas: int = Field(2, ge=1, le=1000)
-    startup_s: float = Field(0.0, ge=0.0, le=3600.0)
-    concurrency: int = Field(1, ge=1, le=64)
-    service: ServiceTimeSpec = ServiceTimeSpec(per_record_s=0.01)
-    queue_limit: int | None = Field(None, ge=0, le=100_000_000)
-
-
-class Deployments(_Frozen):
-    """The pipeline's deployments, one per service of ``sim.topology`` (docs/architecture.md)."""
-
-    transaction_ingestor: IngestorSpec = IngestorSpec()
-    feature_enricher: DeploymentSpec = DeploymentSpec()
-    fraud_detector: DeploymentSpec = DeploymentSpec()
-    alert_service: DeploymentSpec = DeploymentSpec()
-    label_feed: DeploymentSpec = DeploymentSpec(
-        service=ServiceTimeSpec(distribution="deterministic", per_record_s=1e-5)
-    )
-
-
-class TopicSpec(_Frozen):
-    """A topic of ``partitions`` logs; ``capacity_records`` soft-bounds uncommitted records.
-
-    None = unbounded.
-    """
-
-    partitions: int = Field(6, ge=1, le=1024)
-    capacity_records: int | None = Field(None, ge=1, le=100_000_000)
-
-
-class Topics(_Frozen):
-    """The topics wiring the services: transactions → features-ready → fraud-scores, plus labels."""
-
-    transactions: TopicSpec = TopicSpec()
-    features_ready: TopicSpec = TopicSpec()
-    fraud_scores: TopicSpec = TopicSpec()
-    labels: TopicSpec = TopicSpec(partitions=1)
-    rebalance_pause_s: float = Field(3.0, ge=0.0, le=600.0)
 
 
 class BankSpec(_Frozen):
@@ -250,6 +186,29 @@ class Scenario(_Frozen):
     max_duration_s: float = Field(86400.0, gt=0.0, le=1e9)
     faults: tuple[PodCrash, ...] = ()
     engine: EngineSpec = EngineSpec()
+    bus: BusSpec = BusSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _queues_have_one_partition(cls, data: Any) -> Any:
+        """On SQS / RabbitMQ a topic whose ``partitions`` is not given has 1 (a queue)."""
+        if not isinstance(data, dict):
+            return data
+        bus = data.get("bus")
+        kind = bus.get("kind", "kafka") if isinstance(bus, dict) else getattr(bus, "kind", None)
+        if kind in (None, "kafka"):
+            return data
+        topics = data.get("topics") or {}
+        if not isinstance(topics, dict):
+            return data
+        topics = dict(topics)
+        for key in TOPICS.values():
+            spec = topics.get(key)
+            if spec is None:
+                topics[key] = {"partitions": 1}
+            elif isinstance(spec, dict) and "partitions" not in spec:
+                topics[key] = {**spec, "partitions": 1}
+        return {**data, "topics": topics}
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -267,6 +226,9 @@ class Scenario(_Frozen):
                 "window, "
                 f"got {w.live_start_day}"
             )
+        problem = bus_errors(self)
+        if problem is not None:
+            raise ValueError(problem)
         for i, crash in enumerate(self.faults):
             replicas = getattr(self.deployments, crash.deployment).replicas
             if crash.pod >= replicas:
@@ -383,4 +345,29 @@ def with_changes(scenario: Scenario, path: str, value: Any) -> Scenario:
     if not isinstance(node, dict) or keys[-1] not in node:
         raise InputError(f"{path}: no such scenario field ({keys[-1]!r})")
     node[keys[-1]] = value
+    return Scenario.model_validate(data)
+
+
+def on_bus(scenario: Scenario, kind: str) -> Scenario:
+    """A copy of ``scenario`` on a ``kind`` bus (``kafka``, ``sqs`` or ``rabbitmq``): the
+    other kind's settings are dropped and the partitions follow the kind (1 per queue on SQS /
+    RabbitMQ; on Kafka, the scenario's own or the default 6, 1 for ``labels``).
+
+    >>> on_bus(load_preset("small"), "sqs").topics.transactions.partitions
+    1
+
+    Raises
+    ------
+    InputError
+        An unknown ``kind``.
+    """
+    if kind not in ("kafka", "sqs", "rabbitmq"):
+        raise InputError(f"bus.kind: must be one of kafka, sqs, rabbitmq, got {kind!r}")
+    data = scenario.model_dump()
+    data["bus"] = {"kind": kind}
+    for key in TOPICS.values():
+        if kind != "kafka":
+            data["topics"][key]["partitions"] = 1
+        elif scenario.bus.kind != "kafka":
+            data["topics"][key]["partitions"] = Topics.model_fields[key].default.partitions
     return Scenario.model_validate(data)

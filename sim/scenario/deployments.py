@@ -1,0 +1,105 @@
+"""The deployments of a scenario: pods, service times, fetch settings and each producer's buffer.
+
+Field names follow Kubernetes (replicas, start-up) and the Kafka consumer and producer clients
+(``max.poll.records``, ``fetch.min.bytes`` / ``fetch.max.wait.ms``, the producer's buffer).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from sim.scenario.base import Frozen as _Frozen
+
+__all__ = [
+    "Deployments",
+    "DeploymentSpec",
+    "IngestorSpec",
+    "ProducerSpec",
+    "ServiceTimeSpec",
+]
+
+Overflow = Literal["block", "shed"]
+"""What a full buffer does: ``block`` holds the writer back (back-pressure up the chain),
+``shed`` rejects the record, which is counted with its reason."""
+
+
+class ProducerSpec(_Frozen):
+    """A service's producer: records it holds while the topic it produces to is full.
+
+    Kafka's producer accumulates records in ``buffer.memory`` (32 MiB by default) and blocks
+    ``send`` when that is full (for up to ``max.block.ms``, 60 s, then fails). Here
+    ``buffer_records`` bounds the records waiting for room in a full topic (whose own
+    ``overflow`` is ``block``): 0 (the default) = no buffer, a send to a full topic waits at
+    once, None = unbounded. When the buffer is full, ``overflow: block`` makes the service wait
+    (back-pressure: its pod stops consuming) and ``shed`` rejects the records (shed, with the
+    reason "producer buffer full").
+    """
+
+    buffer_records: int | None = Field(0, ge=0, le=100_000_000)
+    overflow: Overflow = "block"
+
+
+class ServiceTimeSpec(_Frozen):
+    """Service time of one poll: ``fixed_s + per_record_s × n`` scaled by a random factor of mean 1.
+
+    ``distribution``: deterministic (factor 1), exponential (mean 1), lognormal (mean 1, ``cv``).
+    """
+
+    distribution: Literal["deterministic", "exponential", "lognormal"] = "exponential"
+    fixed_s: float = Field(0.0, ge=0.0, le=3600.0)
+    per_record_s: float = Field(0.001, ge=0.0, le=3600.0)
+    cv: float = Field(0.5, gt=0.0, le=10.0)
+
+
+class DeploymentSpec(_Frozen):
+    """A consumer deployment: ``replicas`` pods, each running ``concurrency`` consumers.
+
+    Like Kafka's ``fetch.min.bytes`` / ``fetch.max.wait.ms``, a poll that finds fewer than
+    ``fetch_min_records`` waits up to ``fetch_max_wait_s`` for more (micro-batching);
+    the defaults (1, 0 s) return at once.
+    """
+
+    replicas: int = Field(1, ge=1, le=1000)
+    startup_s: float = Field(0.0, ge=0.0, le=3600.0)
+    concurrency: int = Field(1, ge=1, le=64)
+    max_poll_records: int = Field(100, ge=1, le=100_000)
+    fetch_min_records: int = Field(1, ge=1, le=100_000)
+    fetch_max_wait_s: float = Field(0.0, ge=0.0, le=3600.0)
+    service: ServiceTimeSpec = ServiceTimeSpec()
+    delivery: Literal["at_least_once", "at_most_once"] = "at_least_once"
+    producer: ProducerSpec = ProducerSpec()
+
+
+class IngestorSpec(_Frozen):
+    """The request/response ingress: a shared FIFO served by ``replicas × concurrency`` servers.
+
+    ``queue_limit`` (None = unbounded) bounds the requests waiting for a server. A request
+    arriving to a full queue is shed (``overflow: shed``, a load-shedding ingress answering
+    503) or held by its caller until a place frees (``overflow: block``: back-pressure to the
+    client, which waits; its latency counts from its arrival). ``queue_limit: 0`` with ``shed``
+    is the M/M/c/c loss system (Erlang B). ``producer`` is its Kafka producer (see
+    :class:`ProducerSpec`).
+    """
+
+    replicas: int = Field(2, ge=1, le=1000)
+    startup_s: float = Field(0.0, ge=0.0, le=3600.0)
+    concurrency: int = Field(1, ge=1, le=64)
+    service: ServiceTimeSpec = ServiceTimeSpec(per_record_s=0.01)
+    queue_limit: int | None = Field(None, ge=0, le=100_000_000)
+    overflow: Overflow = "shed"
+    producer: ProducerSpec = ProducerSpec()
+
+
+class Deployments(_Frozen):
+    """The pipeline's deployments, one per service of ``sim.topology`` (docs/architecture.md)."""
+
+    transaction_ingestor: IngestorSpec = IngestorSpec()
+    feature_enricher: DeploymentSpec = DeploymentSpec()
+    fraud_detector: DeploymentSpec = DeploymentSpec()
+    alert_service: DeploymentSpec = DeploymentSpec()
+    label_feed: DeploymentSpec = DeploymentSpec(
+        service=ServiceTimeSpec(distribution="deterministic", per_record_s=1e-5)
+    )
+
