@@ -37,6 +37,7 @@ import simpy
 
 from sim.budget import check_fits
 from sim.bus import ConsumerGroup, Topic
+from sim.bus.factory import make_consumer, make_topics
 from sim.engine import Paths, choose_paths
 from sim.faults import pod_crashes
 from sim.pods import Deployment, Handler, Ingress, ScheduledIngress, feed_arrivals
@@ -56,7 +57,7 @@ from sim.services import (
     label_publisher,
 )
 from sim.services.warmup import TrainedModel
-from sim.topology import LABEL_FEED, PIPELINE, STAGES, STREAMS, TOPICS, Stage
+from sim.topology import LABEL_FEED, PIPELINE, STAGES, STREAMS, Stage, row_of
 from sim.workload import SECONDS_PER_DAY, TxTable, build_workload
 from tinybots.errors import InputError
 
@@ -155,11 +156,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     _check_first_arrival(scenario, table)
     ledger = Ledger(table.arrival_s, last)
     incidents = IncidentLog(env)
-    topics = {
-        name: Topic(env, name, getattr(scenario.topics, key).partitions,
-                    getattr(scenario.topics, key).capacity_records)
-        for name, key in TOPICS.items()
-    }
+    topics = make_topics(env, scenario)
     ing = IngestorService(table, ledger, topics[PIPELINE[Stage.INGESTOR].topic_out or ""])
     spec = scenario.deployments.transaction_ingestor
     rng = rngs[PIPELINE[Stage.INGESTOR].deployment]
@@ -178,14 +175,12 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
             models.append(trained.info)
     groups, deployments = {}, {}
     for name, handler in handlers.items():
-        row = next(r for r in (*PIPELINE, LABEL_FEED) if r.deployment == name)
-        dspec = getattr(scenario.deployments, name)
-        group = ConsumerGroup(env, row.service, topics[row.topic_in or ""],
-                              delivery=dspec.delivery,
-                              rebalance_pause_s=scenario.bus.settings.rebalance_pause_s)
-        group.on_rebalance = incidents
+        row = row_of(name)
+        group = make_consumer(env, scenario, topics[row.topic_in or ""], row, incidents)
         groups[name] = group
-        deployments[name] = Deployment(env, name, dspec, group, handler, rngs[name], incidents)
+        deployments[name] = Deployment(
+            env, name, getattr(scenario.deployments, name), group, handler, rngs[name], incidents
+        )
     monitored: dict[str, Any] = {Ingress.name: ingress, **deployments}
     monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress)
     # Settle the cyclic GC's debt from building (data generation, training, warm-up allocate

@@ -1,0 +1,65 @@
+"""The one place that builds the bus of a scenario: its topics and each service's consumer.
+
+``bus.kind`` picks the broker (``sim.scenario.bus``):
+
+- ``kafka``: a :class:`sim.bus.Topic` of partitioned logs per topic, a
+  :class:`sim.bus.ConsumerGroup` per consuming service (``group.id`` = the service name);
+- ``sqs``: an SNS topic per topic fanning out to one SQS queue per subscribed service;
+- ``rabbitmq``: a fanout exchange per topic bound to one quorum queue per subscribed service.
+
+Whatever the kind, a topic object has ``name``, ``n_partitions`` (1 for a queue),
+``partition_of``, ``send`` / ``produce`` (the :class:`sim.bus.Producer` protocol), ``release``
+and ``on_drop``; a consumer implements :class:`sim.bus.Consumer`. The services and pods never
+learn which kind they run on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from sim.bus.group import ConsumerGroup
+from sim.bus.topic import Topic
+from sim.scenario import Scenario
+from sim.topology import TOPICS, ServiceRow
+
+__all__ = ["make_consumer", "make_topics"]
+
+IncidentSink = Callable[..., None]
+
+
+def make_topics(env: simpy.Environment, scenario: Scenario) -> dict[str, Any]:
+    """Every topic of :data:`sim.topology.TOPICS` on the scenario's bus, by topic name."""
+    kind = scenario.bus.kind
+    if kind == "kafka":
+        return {name: _kafka_topic(env, scenario, name, key) for name, key in TOPICS.items()}
+    raise NotImplementedError(f"bus.kind {kind!r} is not built yet")
+
+
+def make_consumer(
+    env: simpy.Environment,
+    scenario: Scenario,
+    topic: Any,
+    row: ServiceRow,
+    incidents: IncidentSink,
+) -> Any:
+    """The consumer of service ``row`` on ``topic`` (a Kafka consumer group, or the service's
+    own queue subscribed to the topic), reporting rebalances and the like to ``incidents``."""
+    dspec = getattr(scenario.deployments, row.deployment)
+    kind = scenario.bus.kind
+    if kind == "kafka":
+        kafka = scenario.bus.settings
+        group = ConsumerGroup(
+            env, row.service, topic, delivery=dspec.delivery,
+            rebalance_pause_s=kafka.rebalance_pause_s,
+        )
+        group.on_rebalance = incidents
+        return group
+    raise NotImplementedError(f"bus.kind {kind!r} is not built yet")
+
+
+def _kafka_topic(env: simpy.Environment, scenario: Scenario, name: str, key: str) -> Topic:
+    spec = getattr(scenario.topics, key)
+    return Topic(env, name, spec.partitions, spec.capacity_records)
