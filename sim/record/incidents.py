@@ -13,7 +13,7 @@ import math
 
 from sim.record.timeweighted import Clock
 
-__all__ = ["IncidentLog"]
+__all__ = ["DROP_KINDS", "IncidentLog", "drop_count", "drop_detail"]
 
 
 class IncidentLog:
@@ -33,3 +33,26 @@ class IncidentLog:
 
     def __call__(self, kind: str, target: str, detail: str, duration_s: float = math.nan) -> None:
         self.rows.append((self._clock.now, kind, target, detail, float(duration_s)))
+
+
+DROP_KINDS = {
+    "shed": "records_shed", "lost": "records_lost", "dead_lettered": "records_dead_lettered"
+}
+"""Incident kind of each way the bus or a pod drops records (``on_drop`` outcomes)."""
+
+
+def drop_detail(n: int, what: str, topic: str, reason: str) -> str:
+    """The ``detail`` of a drop incident: ``"<n> <what> of topic <topic>: <reason>"``.
+
+    >>> drop_detail(3, "records", "features-ready", "retention")
+    '3 records of topic features-ready: retention'
+    >>> drop_count(drop_detail(3, "records", "features-ready", "retention"))
+    3
+    """
+    return f"{n} {what} of topic {topic}: {reason}"
+
+
+def drop_count(detail: str) -> int:
+    """The record count of a drop incident's ``detail`` (:func:`drop_detail`; 0 if none)."""
+    head = detail.split(" ", 1)[0]
+    return int(head) if head.isdigit() else 0
