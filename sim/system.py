@@ -56,8 +56,9 @@ from sim.services import (
     LabelTable,
     label_publisher,
 )
+from sim.services.monitoring import MonitoringHandler
 from sim.services.warmup import TrainedModel
-from sim.topology import LABEL_FEED, PIPELINE, STAGES, STREAMS, Stage, row_of
+from sim.topology import LABEL_FEED, MONITORING, PIPELINE, STAGES, STREAMS, Stage, row_of
 from sim.workload import SECONDS_PER_DAY, TxTable, build_workload
 from tinybots.errors import InputError
 
@@ -274,6 +275,7 @@ def _consumer_handlers(
         policy = AlertPolicy(sc.alerts.threshold, sc.alerts.cards_per_day)
         row = PIPELINE[Stage.ALERT]
         handlers[row.deployment] = AlertHandler(table, ledger, topics[row.topic_in or ""], policy)
+        handlers[MONITORING.deployment] = MonitoringHandler(ledger)
     pending = ht > int(table.live_start_s - delay_s)
     valid = np.array([e is None for e in errors], dtype=bool)
     labels = LabelTable(

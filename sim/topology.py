@@ -18,6 +18,8 @@ from enum import IntEnum
 
 __all__ = [
     "LABEL_FEED",
+    "MONITORING",
+    "SIDE_CONSUMERS",
     "PIPELINE",
     "SERVICES",
     "STAGES",
@@ -86,15 +88,26 @@ PIPELINE: tuple[ServiceRow, ...] = (
 LABEL_FEED = ServiceRow("label_feed", "label-feed", "labels", None, None, None)
 """The feature store's label consumer (labels are published by the label feed's schedule)."""
 
-SERVICES: tuple[ServiceRow, ...] = (*PIPELINE, LABEL_FEED)
+MONITORING = ServiceRow("monitoring_service", "monitoring-service", "fraud-scores", None, None,
+                        None)
+"""The second subscriber of ``fraud-scores`` (beside the alert-service): watches the scores."""
+
+SIDE_CONSUMERS: tuple[ServiceRow, ...] = (LABEL_FEED, MONITORING)
+"""Consumers that carry no transaction: what they lose is counted apart from conservation."""
+
+SERVICES: tuple[ServiceRow, ...] = (*PIPELINE, *SIDE_CONSUMERS)
 """Every service with a deployment, in pipeline order."""
 
 STAGES: dict[Stage, str] = {row.stage: row.deployment for row in PIPELINE if row.stage is not None}
 """Deployment key of each stage."""
 
-STREAMS: tuple[str, ...] = ("arrivals", "content", *(r.deployment for r in SERVICES), "faults")
+STREAMS: tuple[str, ...] = (
+    "arrivals", "content", *(r.deployment for r in (*PIPELINE, LABEL_FEED)), "faults",
+    MONITORING.deployment,
+)
 """Named random streams, spawned in this order from the root seed (``sim.system.streams``):
-the arrivals, the transaction content, one per deployment's service times, the faults."""
+the arrivals, the transaction content, one per deployment's service times, the faults (then
+the deployments added later, so that adding one changes no earlier stream)."""
 
 
 def row_of(deployment: str) -> ServiceRow:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from sim.record.ledger import Outcome
 from sim.record.results import SUMMARY_KEYS, Results
-from sim.topology import LABEL_FEED, PIPELINE, STAGES, Stage
+from sim.topology import LABEL_FEED, MONITORING, PIPELINE, STAGES, Stage
 
 if TYPE_CHECKING:
     from sim.system import System
@@ -98,7 +98,8 @@ def summarise(
         cp = card_precision_at_k(frame, 100).mean if len(frame) else np.nan
     lags = metrics[metrics["name"] == "kafka_consumergroup_lag"]
     of_labels = lags["labels"].str.endswith(f"group={LABEL_FEED.service}").to_numpy(bool)
-    lag, label_lag = lags["value"][~of_labels], lags["value"][of_labels]
+    of_side = lags["labels"].str.endswith(f"group={MONITORING.service}").to_numpy(bool)
+    lag, label_lag = lags["value"][~of_labels & ~of_side], lags["value"][of_labels]
     out: dict[str, float | int | bool] = dict(counts)
     out.update(
         {

@@ -1,4 +1,4 @@
-"""monitoring-service: samples Prometheus-style metrics every interval.
+"""The metrics of a run, sampled every interval as Prometheus would scrape them.
 
 Each sample appends rows ``(time_s, name, labels, value)``; ``labels`` is ``k=v`` pairs joined
 by commas. Metric names:
@@ -15,7 +15,11 @@ by commas. Metric names:
 - ``tinybots_alerts_total``, ``tinybots_shed_total``, ``tinybots_lost_total``: cumulative counts
   of transactions;
 - ``tinybots_labels_lost_total``: cumulative count of labels lost in at-most-once crashes of the
-  label feed (labels, not transactions).
+  label feed (labels, not transactions);
+- ``tinybots_dead_lettered_total``: cumulative count of dead-lettered transactions;
+- ``tinybots_monitoring_scores_total``, ``tinybots_fraud_score_mean``: scores consumed by the
+  monitoring-service (``sim.services.monitoring``) so far, and the mean of those consumed in
+  the last interval (NaN when none).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sim.bus import ConsumerGroup
 from sim.pods import Deployment, Ingress
 from sim.pods.ingress_schedule import ScheduledIngress
 from sim.record.ledger import Ledger, Outcome
+from sim.topology import MONITORING
 
 __all__ = ["Monitor", "percentiles_linear"]
 
@@ -93,6 +98,7 @@ class Monitor:
         self._last_depth = 0.0
         self._done_chunks = 0
         self._last_arrived = 0
+        self._last_scores = (0, 0.0)
         # label strings, built once
         self._lag_labels = [f"topic={g.topic.name},group={g.name}" for g in groups]
         self._dep_labels = {name: f"deployment={name}" for name in deployments}
@@ -132,7 +138,15 @@ class Monitor:
         add((now, "tinybots_alerts_total", "", float(led.n_alerted)))
         add((now, "tinybots_shed_total", "", float(led.counts[Outcome.SHED])))
         add((now, "tinybots_lost_total", "", float(led.counts[Outcome.LOST])))
+        add((now, "tinybots_dead_lettered_total", "", float(led.counts[Outcome.DEAD_LETTERED])))
         add((now, "tinybots_labels_lost_total", "", float(led.labels_lost)))
+        watcher = self.deployments.get(MONITORING.deployment)
+        if watcher is not None:
+            h = watcher.handler  # the monitoring-service (sim.services.monitoring)
+            add((now, "tinybots_monitoring_scores_total", "", float(h.seen)))
+            n, total = h.seen - self._last_scores[0], h.score_sum - self._last_scores[1]
+            add((now, "tinybots_fraud_score_mean", "", total / n if n else float("nan")))
+            self._last_scores = (h.seen, h.score_sum)
         self._last_t = now
 
     def _latency(self, now: float, dt: float, add: Any) -> None:

@@ -102,4 +102,8 @@ class Deployments(_Frozen):
     label_feed: DeploymentSpec = DeploymentSpec(
         service=ServiceTimeSpec(distribution="deterministic", per_record_s=1e-5)
     )
+    monitoring_service: DeploymentSpec = DeploymentSpec(
+        max_poll_records=1000,
+        service=ServiceTimeSpec(distribution="deterministic", per_record_s=1e-5),
+    )
 
