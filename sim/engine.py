@@ -58,6 +58,9 @@ def choose_paths(scenario: Scenario) -> Paths:
         reasons = {"ingress": "engine.fast_paths is off", "labels": "engine.fast_paths is off"}
         return Paths(False, False, reasons)
     last = scenario.last_stage == "transaction_ingestor"
+    if scenario.bus.kind != "kafka":  # a queue (SQS, RabbitMQ) has no scheduled producer
+        why = f"bus.kind is {scenario.bus.kind}"
+        return Paths(last, False, {"labels": why} if last else {"ingress": why, "labels": why})
     ingress = last or scenario.topics.transactions.capacity_records is None
     if not ingress:
         reasons["ingress"] = "topics.transactions is bounded (producer back-pressure)"
