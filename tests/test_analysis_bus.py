@@ -101,3 +101,35 @@ def test_littles_law_holds_on_a_run_of_the_small_preset(small) -> None:
     assert math.isclose(check.l_measured, check.l_law, rel_tol=0.2)
     with pytest.raises(InputError, match="stage"):
         littles_law_check(results, "transaction_ingestor")
+
+
+def test_group_pauses_keeps_the_groups_pauses_and_counts_paused_partitions() -> None:
+    from sim.analysis.bus import group_pauses
+
+    inc = pd.DataFrame({
+        "time_s": [0.0, 5.0, 8.0, 9.0],
+        "kind": ["rebalance", "rebalance", "rebalance", "pod_crash"],
+        "target": ["g", "other", "g", "g"],
+        "detail": ["generation 1, eager/range, 3 of 3 partitions paused 1 s",
+                   "generation 1, 1 of 1 partitions paused 1 s",
+                   "generation 2, cooperative/cooperative_sticky, 1 of 3 partitions paused 2 s",
+                   "crashed"],
+        "duration_s": [1.0, 1.0, 2.0, float("nan")]})
+    p = group_pauses(inc, "g")
+    assert p["start_s"].tolist() == [0.0, 8.0] and p["end_s"].tolist() == [1.0, 10.0]
+    assert p["partitions"].tolist() == [3.0, 1.0]
+    assert p["partition_s"].sum() == 5.0
+
+
+def test_lag_pauses_figure_draws_one_panel_per_run(small) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import sim
+    from sim.analysis.bus import lag_pauses_figure
+
+    results = sim.run(small, progress=False)
+    fig = lag_pauses_figure({"a": results, "b": results})
+    assert len(fig.axes) == 2
+    n = len(results.incidents.query("kind == 'rebalance' and target == 'feature-enricher'"))
+    assert fig.axes[0].get_title().startswith(f"a: {n} pauses")

@@ -11,15 +11,20 @@ paired what-ifs over seeds.
 - :func:`paired_runs` and :func:`paired_difference`: the same seeds through two arms of a
   what-if (common random numbers), and a Student-t confidence interval of the paired
   difference, for the direction checks of a notebook.
+- :func:`group_pauses` and :func:`lag_pauses_figure`: a group's rebalance pauses (the
+  ``rebalance`` incidents' ``duration_s``) shaded behind its lag, one panel per run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from sim.analysis.stats import mean_ci
 from sim.record.results import Results
@@ -30,6 +35,8 @@ from tinybots.errors import InputError
 __all__ = [
     "LittleCheck",
     "active_consumers",
+    "group_pauses",
+    "lag_pauses_figure",
     "littles_law_check",
     "littles_law_frames",
     "paired_difference",
@@ -38,6 +45,7 @@ __all__ = [
 ]
 
 LAG = "kafka_consumergroup_lag"
+_PAUSED = re.compile(r"(\d+) of \d+ partitions paused")
 
 
 class LittleCheck(NamedTuple):
@@ -211,3 +219,55 @@ def paired_difference(runs: pd.DataFrame, confidence: float = 0.95) -> tuple[flo
         Fewer than two seeds (see :func:`sim.analysis.stats.mean_ci`).
     """
     return mean_ci(runs["difference"], confidence)
+
+
+def group_pauses(incidents: pd.DataFrame, group: str) -> pd.DataFrame:
+    """The rebalance pauses of consumer group ``group``: ``start_s``, ``end_s``, ``pause_s``,
+    ``partitions`` (paused, from ``"<k> of <n> partitions paused"`` in the detail; NaN when
+    the detail does not say) and ``partition_s`` (= ``partitions × pause_s``).
+
+    One row per ``rebalance`` incident of the group with a known pause > 0 (``duration_s``).
+    Kafka's eager protocol pauses every partition of the group; the cooperative one (KIP-429)
+    only the partitions that change owner.
+
+    >>> inc = pd.DataFrame({"time_s": [0.0, 9.0, 20.0], "kind": ["rebalance", "pod_crash",
+    ...     "rebalance"], "target": ["g", "g", "g"], "duration_s": [2.0, float("nan"), 0.0],
+    ...     "detail": ["generation 1, 3 of 6 partitions paused 2 s", "", ""]})
+    >>> group_pauses(inc, "g").to_numpy().tolist()
+    [[0.0, 2.0, 2.0, 3.0, 6.0]]
+    """
+    reb = incidents[(incidents["kind"] == "rebalance") & (incidents["target"] == group)]
+    pause = reb["duration_s"].astype(float)
+    keep = pause.notna() & (pause > 0)
+    reb, pause = reb[keep], pause[keep].to_numpy()
+    detail = reb["detail"].astype(str) if "detail" in reb else pd.Series("", reb.index)
+    paused = detail.str.extract(_PAUSED, expand=False).astype(float).to_numpy()
+    start = reb["time_s"].to_numpy(dtype=float)
+    return pd.DataFrame({"start_s": start, "end_s": start + pause, "pause_s": pause,
+                         "partitions": paused, "partition_s": paused * pause})
+
+
+def lag_pauses_figure(runs: Mapping[str, Results], stage: str = PIPELINE[1].deployment
+                      ) -> Figure:
+    """One panel per run: the lag of ``stage``'s group on its topic (records) against
+    processing time (s), its rebalance pauses shaded and crashes of its pods marked."""
+    row = row_of(stage)
+    labels = f"topic={row.topic_in},group={row.service}"
+    fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 3.4), sharey=True,
+                             squeeze=False)
+    for ax, (label, r) in zip(axes[0], runs.items(), strict=True):
+        m = r.metrics[(r.metrics["name"] == LAG) & (r.metrics["labels"] == labels)]
+        ax.plot(m["time_s"], m["value"], lw=1.3, color="tab:blue", label="lag")
+        pauses = group_pauses(r.incidents, row.service)
+        for start, end in zip(pauses["start_s"], pauses["end_s"], strict=True):
+            ax.axvspan(start, end, color="tab:orange", alpha=0.25, lw=0)
+        crashes = r.incidents[(r.incidents["kind"] == "pod_crash")
+                              & r.incidents["target"].astype(str).str.startswith(stage)]
+        for t in crashes["time_s"]:
+            ax.axvline(t, color="tab:red", ls="--", lw=1)
+        ax.set(title=f"{label}: {len(pauses)} pauses, {pauses['pause_s'].sum():g} s",
+               xlabel="processing time (s)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"lag of {row.service} (records)")
+    fig.tight_layout()
+    return fig
