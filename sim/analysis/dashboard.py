@@ -1,5 +1,6 @@
 """A one-page dashboard of a run: throughput, latency percentiles, consumer lag per topic,
-pods ready, utilisation and alerts over processing time.
+pods ready, utilisation and alerts over processing time; rebalance pauses shaded and, when
+anything was dropped, records shed / lost / dead-lettered by reason (``dashboard_bus``).
 
 Drawn with pyplot; this module never selects a matplotlib backend (the ``tinybots`` command
 sets ``MPLBACKEND=Agg`` unless the user chose one), so it works inline in notebooks too."""
@@ -15,8 +16,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
+from matplotlib.ticker import MaxNLocator
 
+from sim.analysis import dashboard_bus as bus
+from sim.analysis.dashboard_bus import DROP_COLOURS
+from sim.analysis.timeaxis import event_clock, event_time_axis, window_note
 from sim.record.results import Results
 from sim.topology import STAGES
 
@@ -32,7 +36,6 @@ AVERAGED = (
 PERCENTILES = ("tinybots_e2e_latency_seconds",)
 """Metrics that are percentiles of the transactions completed in their interval."""
 _ORDER = {name: i for i, name in enumerate(STAGES.values())}
-_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
 
 
 def settle_last_interval(metrics: pd.DataFrame, interval_s: float) -> pd.DataFrame:
@@ -179,57 +182,15 @@ def _pods_panel(ax, metrics: pd.DataFrame) -> None:
         ax.legend(fontsize=7, loc="lower left")
 
 
-def _window_note(results: Results) -> str:
-    """The event-time window a replay run covers and its speedup; ``""`` for other workloads."""
-    w = results.scenario.workload
-    start = getattr(w, "live_start_hour", None)
-    duration = getattr(w, "live_duration_s", None)
-    speedup = getattr(w, "speedup", None)
-    if getattr(w, "kind", "replay") != "replay" or None in (start, duration, speedup):
-        return ""
-    day = getattr(w, "live_start_day", None)
-    hh, mm = divmod(round(start * 60), 60)
-    when = f"day {day} {hh:02d}:{mm:02d}" if day is not None else f"{hh:02d}:{mm:02d}"
-    return (
-        f"\nreplays {duration / 3600:g} h of event time from {when}, "
-        f"{speedup:g}x faster than real time"
-    )
+def _drops_text(transactions: pd.DataFrame) -> str:
+    """``"27 shed, 3 lost"`` from the transactions' outcomes, or ``"nothing shed or lost"``.
 
-
-def _event_clock(results: Results) -> tuple[float, float] | None:
-    """``(start, speedup)``: event time of day (s after midnight) = start + speedup × processing s.
-
-    From the workload's ``live_start_hour`` and ``speedup`` (replay and Poisson workloads alike:
-    the live window starts on a midnight plus ``live_start_hour``); ``None`` without them.
+    >>> _drops_text(pd.DataFrame({"outcome": ["completed", "shed", "lost", "shed"]}))
+    '2 shed, 1 lost'
     """
-    w = results.scenario.workload
-    hour, speedup = getattr(w, "live_start_hour", None), getattr(w, "speedup", None)
-    if hour is None or not speedup or not math.isfinite(speedup):
-        return None
-    return float(hour) * 3600.0, float(speedup)
-
-
-def _clock_text(event_s: float, seconds: bool) -> str:
-    day, rest = divmod(round(event_s), 86400)
-    hh, rest = divmod(rest, 3600)
-    mm, ss = divmod(rest, 60)
-    text = f"{hh:02d}:{mm:02d}" + (f":{ss:02d}" if seconds else "")
-    return text if day == 0 else f"{text} {'+' if day > 0 else ''}{day}d"
-
-
-def _event_time_axis(ax: Axes, clock: tuple[float, float], end_s: float) -> Axes:
-    """A secondary x axis on top of ``ax`` labelled with the event time of day (HH:MM)."""
-    start, speedup = clock
-    sec = ax.secondary_xaxis(
-        "top", functions=(lambda t: start + speedup * t, lambda e: (e - start) / speedup)
-    )
-    span = max(end_s, 1e-9) * speedup
-    step = next((st for st in _STEPS_S if span / st <= 7), 86400 * math.ceil(span / 86400 / 7))
-    sec.xaxis.set_major_locator(MultipleLocator(step))
-    sec.xaxis.set_major_formatter(FuncFormatter(lambda e, _pos: _clock_text(e, step < 60)))
-    sec.set_xlabel(f"event time of day ({speedup:g} s of event time per s)", fontsize=8)
-    sec.tick_params(labelsize=8)
-    return sec
+    counts = transactions["outcome"].astype(str).value_counts()
+    parts = [f"{counts[o]} {o.replace('_', '-')}" for o in DROP_COLOURS if counts.get(o, 0)]
+    return ", ".join(parts) or "nothing shed or lost"
 
 
 def _title(results: Results) -> str:
@@ -240,14 +201,45 @@ def _title(results: Results) -> str:
         v = s.get(key)
         return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
 
-    parts = [f"{s.get('completed', '?')}/{s.get('generated', '?')} completed"]
+    parts = [f"{s.get('completed', '?')}/{s.get('generated', '?')} completed",
+             _drops_text(results.transactions)]
     if (n := defined("not_arrived")) is not None and n > 0:
         parts.append(f"{n:.0f} never arrived (run cut short)")
     for key, text in (("latency_p95_s", "p95 latency {:.2f} s"), ("average_precision",
                       "AP {:.3f}"), ("card_precision_at_100", "CP@100 {:.3f}")):
         if (v := defined(key)) is not None:
             parts.append(text.format(v))
-    return f"{results.scenario.name}: {', '.join(parts)}{_window_note(results)}"
+    return f"{results.scenario.name}: {', '.join(parts)}{window_note(results)}"
+
+
+def _grid(drops: bool) -> tuple[Figure, np.ndarray, list[Axes]]:
+    """The 3 x 2 panels sharing one time axis (in ``fig.axes`` first, row by row); with
+    ``drops`` a fourth row: the drops panel (left, same time axis) and the reasons table."""
+    fig = plt.figure(figsize=(13, 12.6 if drops else 10))
+    grid = fig.add_gridspec(4 if drops else 3, 2, height_ratios=[1, 1, 1, 0.9][: 3 + drops])
+    axes = np.empty((3, 2), dtype=object)
+    for r in range(3):
+        for c in range(2):
+            axes[r, c] = fig.add_subplot(grid[r, c], sharex=axes[0, 0] if r or c else None)
+    extra = [fig.add_subplot(grid[3, 0], sharex=axes[0, 0]), fig.add_subplot(grid[3, 1])] \
+        if drops else []
+    bottom = [axes[2, 1], extra[0]] if drops else list(axes[2])
+    for a in [*axes.flat, *extra[:1]]:
+        a.tick_params(labelbottom=a in bottom)
+        if a in bottom:
+            a.set_xlabel("processing time (s)")
+    return fig, axes, extra
+
+
+def _shade_rebalances(results: Results, lag: Axes, latency: Axes) -> None:
+    """Rebalance pauses shaded on the lag panel (every group, in the colour of its lag line;
+    one legend entry says so) and on the latency panel (the transaction path's groups, a
+    legend per group)."""
+    pauses = bus.rebalance_pauses(results.incidents)
+    colours = bus.pause_colours(lag, pauses)
+    if bus.shade_pauses(lag, pauses, colours) and lag.lines:
+        lag.legend(handles=[*lag.lines, bus.pause_key()], fontsize=7, loc="upper left")
+    bus.pause_legend(latency, bus.shade_pauses(latency, pauses, colours, bus.TRANSACTION_GROUPS))
 
 
 def plot_dashboard(results: Results, path: str | Path | None = None) -> Figure:
@@ -257,15 +249,22 @@ def plot_dashboard(results: Results, path: str | Path | None = None) -> Figure:
     live start + speedup × processing time, HH:MM): arrivals and completions per second;
     end-to-end latency p50/p95/p99 (s) of the transactions completed in each interval;
     consumer lag per topic → group (records); ready pods per deployment (step lines, integer
-    ticks); utilisation per deployment; cumulative alerts. The run's last, partial monitoring
-    interval is folded into the one before (:func:`settle_last_interval`). A panel with nothing
-    to show says why; legends name topics, groups and deployments. The title gives the defined
-    key figures (undefined ones, e.g. AP without a model, are left out) and, for a replay
-    workload, the event-time window replayed and the speedup.
+    ticks); utilisation per deployment; cumulative alerts. Rebalance pauses are shaded on the
+    lag and latency panels, ``[time_s, time_s + duration_s]`` of each ``rebalance`` incident,
+    in the colour of the group's lag line, with a legend per group
+    (:mod:`sim.analysis.dashboard_bus`). When anything was shed, lost or dead-lettered a fourth
+    row shows the cumulative counts per reason over time and a table of the transactions per
+    outcome, reason and stage; otherwise the title says "nothing shed or lost". The run's
+    last, partial monitoring interval is folded into the one before
+    (:func:`settle_last_interval`). A panel with nothing to show says why; legends name
+    topics, groups and deployments. The title gives the defined key figures (undefined ones,
+    e.g. AP without a model, are left out) and, for a replay workload, the event-time window
+    replayed and the speedup.
     """
     m = settle_last_interval(results.metrics, results.scenario.monitoring_interval_s)
     last_stage = getattr(results.scenario, "last_stage", "alert_service")
-    fig, axes = plt.subplots(3, 2, figsize=(13, 10), sharex=True)
+    drops = bus.has_drops(results.transactions, results.metrics, results.incidents)
+    fig, axes, extra = _grid(drops)
     ax = axes[0, 0]
     _panel(ax, m, "tinybots_arrivals_per_s", "", "per s", "", "arrivals")
     _panel(ax, m, "tinybots_completed_per_s", "Throughput (arrivals, completions)", "per s",
@@ -274,6 +273,7 @@ def plot_dashboard(results: Results, path: str | Path | None = None) -> Figure:
            "no transaction completed")
     _panel(axes[1, 0], m, "kafka_consumergroup_lag", "Consumer lag (topic → consumer group)",
            "records", f"no consumer groups in this run\n(the pipeline ends at {last_stage})")
+    _shade_rebalances(results, axes[1, 0], axes[0, 1])
     _pods_panel(axes[1, 1], m)
     _panel(axes[2, 0], m, "tinybots_utilisation", "Utilisation (time-weighted busy fraction)",
            "fraction", "no server was ready")
@@ -283,12 +283,15 @@ def plot_dashboard(results: Results, path: str | Path | None = None) -> Figure:
     else:
         axes[2, 1].set_title("Alerts (cumulative)", fontsize=10)
         _note(axes[2, 1], f"no alert-service in this run\n(the pipeline ends at {last_stage})")
-    for a in axes[-1]:
-        a.set_xlabel("processing time (s)")
-    clock = _event_clock(results)
+    end_s = float(m["time_s"].max()) if len(m) else 0.0
+    if drops:
+        bus.draw_drops(extra[0], results.transactions, results.metrics, results.incidents,
+                       end_s)
+        bus.draw_reasons_table(extra[1], results.transactions)
+    clock = event_clock(results)
     if clock is not None and len(m):
         for a in axes[0]:
-            _event_time_axis(a, clock, float(m["time_s"].max()))
+            event_time_axis(a, clock, end_s)
     fig.suptitle(_title(results), fontsize=11)
     fig.tight_layout()
     if path is not None:
