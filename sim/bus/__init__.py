@@ -8,6 +8,8 @@
 - ``sim.bus.linger``: the one wait for records, ``ready(member, min_records, max_wait_s)``
   (the linger of ``fetch_min_records`` / ``fetch_max_wait_s``), for appends and schedules;
 - ``sim.bus.feed``: a producer known in advance (the precomputed fast path);
+- ``sim.bus.queue``, ``sim.bus.sqs``, ``sim.bus.rabbitmq``, ``sim.bus.fanout``: the other bus
+  kinds, an SQS / RabbitMQ queue per consuming service fed by an SNS topic / fanout exchange;
 - ``sim.bus.client``: the narrow protocols (:class:`Consumer`, :class:`Producer`) through which
   the pods and services use the bus, so the same code could run against a real broker.
 
@@ -17,9 +19,12 @@ Records on the bus are row numbers of the run's transaction table (see ``docs/ar
 from __future__ import annotations
 
 from sim.bus.client import BusClient, Consumer, Producer
+from sim.bus.fanout import Fanout
 from sim.bus.feed import ScheduledFeed, ScheduledProducer
 from sim.bus.fetched import Fetched
 from sim.bus.group import ConsumerGroup, Delivery, Member
+from sim.bus.rabbitmq import RabbitQueue
+from sim.bus.sqs import SqsQueue
 from sim.bus.topic import Topic
 
 __all__ = [
@@ -33,4 +38,7 @@ __all__ = [
     "ScheduledFeed",
     "ScheduledProducer",
     "Topic",
+    "Fanout",
+    "RabbitQueue",
+    "SqsQueue",
 ]
