@@ -9,6 +9,10 @@ run with far fewer SimPy events, but only where nothing can hold the producer ba
   output topic ``transactions`` is unbounded, or when it is the last stage (nothing downstream);
 - the label feed as a ``sim.bus.ScheduledFeed`` when the ``labels`` topic is unbounded.
 
+Neither twin is taken on a topic whose retention acts within the run (``retention_s`` shorter
+than ``max_duration_s``, ``sim.bus.retention``): deleting records needs each append's time,
+which only the event path gives.
+
 ``engine.fast_paths: off`` forces both event models; ``auto`` (the default) takes a twin
 whenever the scenario has nothing it cannot honour, and says why not otherwise
 (:attr:`Paths.reasons`). Equality of the twins is tested in ``tests/test_sim_schedule.py`` and
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sim.bus.retention import retention_s
 from sim.scenario import Scenario
 
 __all__ = ["Paths", "choose_paths"]
@@ -67,4 +72,9 @@ def choose_paths(scenario: Scenario) -> Paths:
     labels = scenario.topics.labels.capacity_records is None
     if not labels:
         reasons["labels"] = "topics.labels is bounded (the publisher can be held back)"
+    why = "retention_s acts within the run (deleting records needs each append's time)"
+    if ingress and not last and retention_s(scenario, "transactions") is not None:
+        ingress, reasons["ingress"] = False, f"topics.transactions.{why}"
+    if labels and retention_s(scenario, "labels") is not None:
+        labels, reasons["labels"] = False, f"topics.labels.{why}"
     return Paths(ingress, labels, reasons)

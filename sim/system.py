@@ -182,6 +182,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
         deployments[name] = Deployment(
             env, name, getattr(scenario.deployments, name), group, handler, rngs[name], incidents
         )
+    _wire_drops(topics, groups, deployments, ledger, incidents)
     monitored: dict[str, Any] = {Ingress.name: ingress, **deployments}
     monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress)
     # Settle the cyclic GC's debt from building (data generation, training, warm-up allocate
@@ -192,6 +193,70 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
         scenario, env, paths, table, ledger, topics, groups, ingress, deployments, monitor,
         rngs, incidents, labels, models, build_wall_s=time.perf_counter() - t0,
     )
+
+
+def _wire_drops(
+    topics: dict[str, Any], consumers: dict[str, Any], deployments: dict[str, Deployment],
+    ledger: Ledger, incidents: IncidentLog,
+) -> None:
+    """Send what the bus drops (``on_drop(records, outcome, reason)``, ``sim.bus.client``) to
+    the ledger and the incident log.
+
+    A topic's ``on_drop`` (produce side: shed by a full topic or producer buffer, lost in a
+    crashed pod's producer buffer) settles the records at the stage producing to it; a
+    consumer's (consume side: lost to retention, dead-lettered by a queue) at its consuming
+    stage (``Ledger.dropped``; ``outcome`` shed / lost / dead_lettered). The ``labels`` topic
+    carries labels, not transactions: the label handler counts them in ``ledger.labels_lost``.
+    A consumer of no stage (a side consumer) only logs. Every drop is an incident
+    (``sim.record.incidents.DROP_KINDS``, ``drop_detail``). A pod crash discards the pod's
+    producer buffer (``sim.bus.producer.ProducerBuffers.crash``; lost under at-most-once).
+    """
+    from sim.record.incidents import DROP_KINDS, drop_detail
+    from sim.record.ledger import Outcome
+    from sim.topology import SERVICES
+
+    outcomes = {"shed": Outcome.SHED, "lost": Outcome.LOST, "dead_lettered": Outcome.DEAD_LETTERED}
+    label_dep = deployments.get(LABEL_FEED.deployment)
+
+    def sink(stage: Stage | None, target: str, topic: str) -> Callable[[list[int], str, str], None]:
+        labels = topic == LABEL_FEED.topic_in
+        what = "labels" if labels else "records"
+
+        def on_drop(records: list[int], outcome: str, reason: str) -> None:
+            if labels:
+                if label_dep is not None:
+                    label_dep.handler.drop(records, reason)
+                else:
+                    ledger.labels_lost += len(records)
+            elif stage is not None:
+                ledger.dropped(stage, records, outcomes[outcome], reason)
+            incidents(DROP_KINDS[outcome], target, drop_detail(len(records), what, topic, reason))
+
+        return on_drop
+
+    producer_of = {row.topic_out: row for row in SERVICES if row.topic_out is not None}
+    for name, topic in topics.items():
+        row = producer_of.get(name)
+        if row is not None:
+            topic.on_drop = sink(row.stage, row.deployment, name)
+        else:  # the labels topic: the label feed publishes it
+            topic.on_drop = sink(None, LABEL_FEED.deployment, name)
+    for key, consumer in consumers.items():
+        row = row_of(key)
+        consumer.on_drop = sink(row.stage, key, row.topic_in or "")
+    for dep in deployments.values():
+        producer = getattr(dep.handler, "producer", None)
+        if producer is None:
+            continue
+
+        def on_incident(kind: str, target: str, detail: str, *more: Any, inner: Any =
+                        dep.on_incident, producer: Any = producer,
+                        lost: bool = dep.spec.delivery == "at_most_once", **kw: Any) -> None:
+            inner(kind, target, detail, *more, **kw)
+            if kind == "pod_crash":
+                producer.crash(target, lost)
+
+        dep.on_incident = on_incident
 
 
 def _status(line: str) -> None:

@@ -61,5 +61,18 @@ def make_consumer(
 
 
 def _kafka_topic(env: simpy.Environment, scenario: Scenario, name: str, key: str) -> Topic:
+    """Topic ``name`` (scenario key ``topics.<key>``): its bound and overflow, a retention when
+    it can act within the run (``sim.bus.retention``), and the settings of the producer of the
+    service producing to it (``Topic.producer_spec``, read by ``sim.bus.producer``)."""
+    from sim.bus.retention import Retention, retention_s
+    from sim.topology import SERVICES
+
     spec = getattr(scenario.topics, key)
-    return Topic(env, name, spec.partitions, spec.capacity_records)
+    topic = Topic(env, name, spec.partitions, spec.capacity_records, overflow=spec.overflow)
+    keep_s = retention_s(scenario, key)
+    if keep_s is not None:
+        Retention(topic, keep_s, scenario.bus.settings.auto_offset_reset)
+    for row in SERVICES:
+        if row.topic_out == name:
+            topic.producer_spec = getattr(scenario.deployments, row.deployment).producer
+    return topic

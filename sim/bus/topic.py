@@ -4,7 +4,11 @@ A record's key picks its partition (``key % n_partitions``, deterministic). Each
 Python list of records with its log-end offset (``Topic.ends``). A bounded topic
 (``capacity_records``) makes a producer block while a target partition holds that many records
 not yet committed by the slowest subscribed group (a soft bound, as a full producer buffer
-blocks ``send`` in Kafka's client). Retention is infinite: no record expires.
+blocks ``send`` in Kafka's client) with ``overflow: block``; with ``overflow: shed`` a produce to
+a full partition is rejected record by record (RabbitMQ's ``x-overflow: reject-publish``) and
+reported to :attr:`Topic.on_drop` with the reason. Retention: infinite unless a
+:class:`sim.bus.retention.Retention` is attached (:attr:`Topic.retention`), which deletes
+records older than ``retention_s`` from the log start.
 
 Mid-run reads: :meth:`Topic.end_offset` and :meth:`Topic.backlog` are current whenever read
 (they :meth:`Topic.sync` a scheduled producer first); the raw lists :attr:`Topic.ends` and
@@ -22,6 +26,10 @@ import simpy
 if TYPE_CHECKING:
     from sim.bus.feed import ScheduledProducer
     from sim.bus.group import ConsumerGroup
+    from sim.bus.retention import Retention
+    from sim.scenario import ProducerSpec
+
+OnDrop = Callable[[list[int], str, str], None]
 
 __all__ = ["Topic"]
 
@@ -36,7 +44,15 @@ class Topic:
     n_partitions : int
         Number of partitions (>= 1).
     capacity_records : int or None
-        Soft bound on uncommitted records per partition (None = unbounded).
+        Bound on uncommitted records per partition (None = unbounded).
+    overflow : {"block", "shed"}
+        What a produce to a full partition does: wait for room (back-pressure, a soft bound)
+        or reject the records beyond the bound (reported to :attr:`on_drop` as ``"shed"``).
+
+    Raises
+    ------
+    ValueError
+        ``n_partitions < 1`` or an unknown ``overflow``.
 
     Attributes
     ----------
@@ -46,6 +62,13 @@ class Topic:
         Records per partition (a schedule preloads them beyond ``ends``).
     scheduled : ScheduledProducer or None
         The producer known in advance, if any (set by :meth:`schedule`).
+    on_drop : callable(records, outcome, reason) or None
+        Where records the topic rejects are reported (set by the wiring, ``sim.system``).
+    retention : Retention or None
+        The retention deleting old records, if it can act within the run (it attaches itself).
+    producer_spec : ProducerSpec or None
+        The producer settings of the service producing to the topic (set by
+        ``sim.bus.factory``; read by ``sim.bus.producer.producer_buffers``).
     """
 
     def __init__(
@@ -54,9 +77,13 @@ class Topic:
         name: str,
         n_partitions: int,
         capacity_records: int | None = None,
+        *,
+        overflow: str = "block",
     ) -> None:
         if n_partitions < 1:
             raise ValueError(f"topic {name}: n_partitions must be >= 1, got {n_partitions}")
+        if overflow not in ("block", "shed"):
+            raise ValueError(f"topic {name}: overflow must be 'block' or 'shed', got {overflow!r}")
         self.env = env
         self.name = name
         self.n_partitions = n_partitions
@@ -69,6 +96,10 @@ class Topic:
         self._space: list[simpy.Event | None] = [None] * n_partitions
         self.groups: list[ConsumerGroup] = []
         self.scheduled: ScheduledProducer | None = None
+        self.overflow = overflow
+        self.on_drop: OnDrop | None = None
+        self.retention: Retention | None = None
+        self.producer_spec: ProducerSpec | None = None
 
     def release(self) -> None:
         """Drop the logs' records (after the run, before the frames are built; offsets stay)."""
@@ -97,6 +128,8 @@ class Topic:
         log = self.logs[partition]
         log.extend(records)
         self.ends[partition] = len(log)
+        if self.retention is not None:
+            self.retention.appended(partition)
         self.wake(partition)
 
     def wake(self, partition: int) -> None:
@@ -124,6 +157,8 @@ class Topic:
             touched.add(p)
         for p in touched:
             self.ends[p] = len(logs[p])
+            if self.retention is not None:
+                self.retention.appended(p)
             self.wake(p)
 
     def sync(self) -> None:
@@ -131,6 +166,8 @@ class Topic:
         it, :attr:`ends` and :attr:`logs` are current."""
         if self.scheduled is not None:
             self.scheduled.catch_up()
+        if self.retention is not None:
+            self.retention.enforce()
 
     def schedule(self, producer: ScheduledProducer) -> None:
         """Make ``producer`` the topic's only producer, whose appends are known in advance
@@ -140,21 +177,28 @@ class Topic:
         Raises
         ------
         ValueError
-            The topic already has a scheduled producer, or records appended by another.
+            The topic already has a scheduled producer, or records appended by another, or a
+            retention (which needs each append's time: ``sim.engine`` takes the event path).
         """
         if self.scheduled is not None or any(self.ends):
             raise ValueError(f"topic {self.name}: a scheduled producer must be its only one")
+        if self.retention is not None:
+            raise ValueError(f"topic {self.name}: a topic with retention takes no schedule")
         self.scheduled = producer
 
     def produce(self, records: np.ndarray, keys: np.ndarray) -> Generator[simpy.Event, None, None]:
         """Append each record to its key's partition (a SimPy sub-process: ``yield from``).
 
-        Blocks only when the topic is bounded and a target partition is full (as Kafka's
-        producer ``send`` blocks on a full buffer, up to ``max.block.ms``).
+        Blocks only when the topic is bounded with ``overflow: block`` and a target partition
+        is full (as Kafka's producer ``send`` blocks on a full buffer, up to ``max.block.ms``);
+        with ``overflow: shed`` the records beyond the bound are rejected (:meth:`admit`).
         """
         parts = self.partition_of(keys)
         if self.capacity_records is None and len(records) <= 64:  # small batch: plain lists
             self.append_many(records.tolist(), parts.tolist())
+            return
+        if self.capacity_records is not None and self.overflow == "shed":
+            self.admit(records.tolist(), parts.tolist())
             return
         yield from self._produce_parts(records, parts)
 
@@ -167,15 +211,76 @@ class Topic:
         Returns
         -------
         None or generator
-            None when the records are appended at once (unbounded topic); else a SimPy
-            sub-process to ``yield from`` that blocks while a target partition is full.
+            None when the records are appended (or shed) at once (an unbounded topic, or
+            ``overflow: shed``); else a SimPy sub-process to ``yield from`` that blocks while a
+            target partition is full.
         """
         if self.capacity_records is None:
             self.append_many(records, partitions)
             return None
+        if self.overflow == "shed":
+            self.admit(records, partitions)
+            return None
         return self._produce_parts(
             np.asarray(records, dtype=np.int64), np.asarray(partitions, dtype=np.int64)
         )
+
+    def room(self, partition: int) -> int:
+        """Records ``partition`` takes before it is full (``capacity_records`` − backlog, >= 0;
+        a large number when unbounded)."""
+        if self.capacity_records is None:
+            return 1 << 62
+        return max(0, self.capacity_records - self.backlog(partition))
+
+    def admit(self, records: Sequence[int], partitions: Sequence[int]) -> list[int]:
+        """Append each record whose partition has room, in order; reject the others (a hard
+        bound, RabbitMQ's ``reject-publish``), reported to :attr:`on_drop` as ``"shed"`` with
+        the reason naming the topic and its bound. Returns the rejected records.
+
+        Raises
+        ------
+        RuntimeError
+            Records are rejected but no :attr:`on_drop` is wired (they would vanish).
+        """
+        room: dict[int, int] = {}
+        keep_r, keep_p, shed = [], [], []
+        for r, p in zip(records, partitions, strict=True):
+            left = room.get(p)
+            if left is None:
+                left = self.room(p)
+            if left > 0:
+                keep_r.append(r)
+                keep_p.append(p)
+                left -= 1
+            else:
+                shed.append(r)
+            room[p] = left
+        if keep_r:
+            self.append_many(keep_r, keep_p)
+        if shed:
+            self.drop(shed, "shed", f"topic {self.name} full (capacity_records="
+                      f"{self.capacity_records} per partition, overflow: shed)")
+        return shed
+
+    def drop(self, records: list[int], outcome: str, reason: str) -> None:
+        """Report ``records`` dropped on the produce side to :attr:`on_drop`.
+
+        Raises
+        ------
+        RuntimeError
+            No :attr:`on_drop` is wired.
+        """
+        if self.on_drop is None:
+            raise RuntimeError(f"topic {self.name}: {len(records)} records {outcome} "
+                               f"({reason}) but no on_drop is wired")
+        self.on_drop(records, outcome, reason)
+
+    def space(self, partition: int) -> simpy.Event:
+        """The event triggered once ``partition`` has room again (after a commit frees it)."""
+        ev = self._space[partition]
+        if ev is None:
+            ev = self._space[partition] = self.env.event()
+        return ev
 
     def _produce_parts(
         self, records: np.ndarray, parts: np.ndarray
@@ -191,9 +296,7 @@ class Topic:
             groups = [(int(p[0]), r.tolist()) for p, r in chunks]
         for p, recs in groups:
             while self.capacity_records is not None and self.backlog(p) >= self.capacity_records:
-                if self._space[p] is None:
-                    self._space[p] = self.env.event()
-                yield self._space[p]
+                yield self.space(p)
             self.append(p, recs)
 
     def wait(

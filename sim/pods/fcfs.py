@@ -2,7 +2,8 @@
 
 Keep the c servers' next free times in a heap; a request arriving at ``a`` starts at
 ``max(a, earliest free time)`` on that server, or is shed when every server is busy and
-``queue_limit`` requests already wait (J. Kiefer and J. Wolfowitz, "On the theory of queues
+``queue_limit`` requests already wait, or, with ``overflow="block"``, held by its caller until a
+place frees (J. Kiefer and J. Wolfowitz, "On the theory of queues
 with many servers", Trans. AMS 78, 1955; S. Asmussen, *Applied Probability and Queues*, 2nd
 ed., 2003, §XII.2). ``sim.pods.ingress_schedule.ScheduledIngress`` plays the result.
 """
@@ -32,12 +33,16 @@ class FcfsSchedule:
         Service start and end (seconds; NaN for shed requests).
     server : numpy.ndarray of int, shape (n,)
         Index of the server (0 .. c-1; -1 for shed requests).
+    queued_s : numpy.ndarray of float, shape (n,)
+        When the request entered the queue (its arrival, or later when its caller held it
+        while the queue was full; NaN for shed requests).
     """
 
     accepted: np.ndarray
     start_s: np.ndarray
     end_s: np.ndarray
     server: np.ndarray
+    queued_s: np.ndarray
 
 
 def fcfs_schedule(
@@ -47,6 +52,7 @@ def fcfs_schedule(
     *,
     ready_s: float = 0.0,
     queue_limit: int | None = None,
+    overflow: str = "shed",
 ) -> FcfsSchedule:
     """Schedule requests through ``n_servers`` FCFS servers (the Kiefer–Wolfowitz recurrence).
 
@@ -62,7 +68,15 @@ def fcfs_schedule(
     ready_s : float
         When the servers become ready (start-up), seconds.
     queue_limit : int or None
-        A request arriving while every server is busy and ``queue_limit`` requests wait is shed.
+        A request arriving while every server is busy and ``queue_limit`` requests wait is shed
+        (``overflow="shed"``) or waits at its caller (``"block"``) until the request
+        ``queue_limit`` places ahead of it starts, then enters the queue.
+    overflow : {"shed", "block"}
+
+    Raises
+    ------
+    ValueError
+        ``n_servers < 1`` or an unknown ``overflow``.
 
     Returns
     -------
@@ -73,8 +87,13 @@ def fcfs_schedule(
     An arriving request takes the server that has been idle longest (the earliest free time,
     ties in the order the servers became free), as :class:`sim.pods.Ingress` does. Starts are
     non-decreasing in arrival order, so the queue seen by an arrival at ``a`` is the number of
-    accepted requests whose start is later than ``a``.
+    accepted requests whose start is later than ``a``. Holding callers does not change the
+    order of service (FIFO throughout), so ``block`` serves as an unbounded queue; only the
+    time each request enters the queue, ``max(a_i, start_{i - queue_limit})``, differs.
     """
+    if overflow not in ("shed", "block"):
+        raise ValueError(f"overflow must be 'shed' or 'block', got {overflow!r}")
+    block = overflow == "block"
     arrivals = np.asarray(arrival_s, dtype=np.float64).tolist()
     n = len(arrivals)
     if n_servers < 1:
@@ -90,7 +109,7 @@ def fcfs_schedule(
     for i, a in enumerate(arrivals):
         free, _, srv = heap[0]
         if free > a:  # every server busy (or not yet ready): the request queues
-            if queue_limit is not None:
+            if queue_limit is not None and not block:
                 while waiting_from < len(starts) and starts[waiting_from] <= a:
                     waiting_from += 1
                 if len(starts) - waiting_from >= queue_limit:
@@ -104,4 +123,8 @@ def fcfs_schedule(
         starts.append(s)
         start[i], end[i], server[i] = s, e, srv
     srv_arr = np.asarray(server, dtype=np.int64)
-    return FcfsSchedule(srv_arr >= 0, np.asarray(start), np.asarray(end), srv_arr)
+    start_arr = np.asarray(start)
+    queued = np.where(srv_arr >= 0, np.asarray(arrivals, dtype=np.float64), np.nan)
+    if block and queue_limit is not None and n > queue_limit:
+        queued[queue_limit:] = np.maximum(queued[queue_limit:], start_arr[: n - queue_limit])
+    return FcfsSchedule(srv_arr >= 0, start_arr, np.asarray(end), srv_arr, queued)

@@ -2,9 +2,12 @@
 
 The ingestor runs behind a Kubernetes Service: one queue of requests served one at a time by
 ``replicas x concurrency`` servers (the M/M/c stage checked against Erlang C). A request arriving
-to a full queue (``queue_limit``) is shed. Producing to a bounded ``transactions`` topic can block
-a server (producer back-pressure). This is the model of record; its precomputed twin is
-``sim.pods.ingress_schedule.ScheduledIngress``, chosen in ``sim.engine``.
+to a full queue (``queue_limit``) is shed (``overflow: shed``, a load-shedding ingress answering
+503), or held by its caller (``overflow: block``: back-pressure to the client) in FIFO order
+until a place in the queue frees; its latency counts from its arrival. Producing to a bounded
+``transactions`` topic can block a server (producer back-pressure). This is the model of record;
+its precomputed twin is ``sim.pods.ingress_schedule.ScheduledIngress``, chosen in
+``sim.engine``.
 
 Mid-run reads: everything here is current whenever read (``catch_up`` is a no-op kept for the
 twin's sake: a reader that calls it before reading is right with either).
@@ -44,7 +47,16 @@ class Ingress(Replicas):
         Called when a request completes (validation, produce); may return a generator to
         ``yield from`` (producer back-pressure).
     shed : callable(record, reason)
-        Called for a request arriving to a full queue.
+        Called for a request arriving to a full queue (``overflow: shed``).
+
+    Attributes
+    ----------
+    queue : deque of int
+        Requests waiting for a server (at most ``queue_limit``).
+    callers : deque of int
+        Requests held by their callers while the queue is full (``overflow: block``).
+    depth, held, busy, ready_consumers : TimeWeighted
+        Requests in the queue, held by callers, in service; ready servers.
     """
 
     name = "transaction_ingestor"
@@ -63,6 +75,8 @@ class Ingress(Replicas):
         self.serve = serve
         self.shed = shed
         self.queue: deque[int] = deque()
+        self.callers: deque[int] = deque()
+        self.held = TimeWeighted(env)
         self._idle: deque[tuple[Pod, str]] = deque()
         self.depth = TimeWeighted(env)
         self.busy = TimeWeighted(env)
@@ -85,12 +99,17 @@ class Ingress(Replicas):
         """Nothing to catch up: every request is an event (see ``sim.pods.ingress_schedule``)."""
 
     def submit(self, record: int) -> None:
-        """A request arrives now: an idle server takes it, else it queues (or is shed)."""
+        """A request arrives now: an idle server takes it, else it queues (or, the queue full,
+        is shed or held by its caller)."""
         if self._idle:
             self._begin(self._idle.popleft(), record)
             return
         limit = self.spec.queue_limit
-        if limit is not None and len(self.queue) >= limit:
+        if limit is not None and (len(self.queue) >= limit or self.callers):
+            if self.spec.overflow == "block":
+                self.callers.append(record)
+                self.held.add(1)
+                return
             self.shed(record, f"ingress queue full (queue_limit={limit})")
             return
         self.queue.append(record)
@@ -111,6 +130,13 @@ class Ingress(Replicas):
             record = self.queue.popleft()
             self.depth.add(-1)
             self._begin(server, record)
+            if self.callers:  # a place freed: the first waiting caller enters the queue
+                self.queue.append(self.callers.popleft())
+                self.held.add(-1)
+                self.depth.add(1)
+        elif self.callers:  # queue_limit 0: a caller's request goes straight to the server
+            self.held.add(-1)
+            self._begin(server, self.callers.popleft())
         else:
             self._idle.append(server)
 

@@ -118,8 +118,9 @@ class ScheduledIngress(Replicas):
     Attributes
     ----------
     schedule : FcfsSchedule
-    depth, busy, ready_consumers
-        Time-weighted queue depth, busy servers and ready servers (``level``, ``integral()``).
+    depth, held, busy, ready_consumers
+        Time-weighted queue depth, requests held by their callers (``overflow: block``), busy
+        servers and ready servers (``level``, ``integral()``).
     """
 
     name = "transaction_ingestor"
@@ -138,6 +139,7 @@ class ScheduledIngress(Replicas):
         self.schedule: FcfsSchedule | None = None
         none = np.empty(0)
         self.depth = _Level(env, none, none)
+        self.held = _Level(env, none, none)
         self.busy = _Level(env, none, none)
         self.ready_consumers = TimeWeighted(env)
         self.feed: ScheduledFeed | None = None
@@ -159,9 +161,11 @@ class ScheduledIngress(Replicas):
             ServiceTime(spec.service, self._rng),
             ready_s=spec.startup_s,
             queue_limit=spec.queue_limit,
+            overflow=spec.overflow,
         )
         acc = np.flatnonzero(sched.accepted)
-        self.depth = _Level(env, arrival_s[acc], sched.start_s[acc])
+        self.depth = _Level(env, sched.queued_s[acc], sched.start_s[acc])
+        self.held = _Level(env, arrival_s[acc], sched.queued_s[acc])
         self.busy = _Level(env, sched.start_s[acc], sched.end_s[acc])
         led.start_ingest[acc] = sched.start_s[acc]
         led.end_ingest[acc] = sched.end_s[acc]

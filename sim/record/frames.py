@@ -103,6 +103,7 @@ def summarise(
     out: dict[str, float | int | bool] = dict(counts)
     out.update(
         {
+            "lost_retention": _lost_retention(tx),
             "not_arrived": int(s.ledger.n - s.ledger.arrived),
             "cut_short": not s.ledger.settled(),
             "duplicates": int(s.ledger.duplicates),
@@ -125,6 +126,16 @@ def summarise(
         }
     )
     return {k: out[k] for k in SUMMARY_KEYS}
+
+
+def _lost_retention(tx: pd.DataFrame) -> int:
+    """Lost transactions whose reason starts with "retention" (``sim.bus.retention``)."""
+    cats = tx["reason"].cat.categories
+    codes = [i for i, c in enumerate(cats) if str(c).startswith("retention")]
+    if not codes:
+        return 0
+    lost = (tx["outcome"] == "lost").to_numpy(bool)
+    return int((lost & np.isin(tx["reason"].cat.codes.to_numpy(), codes)).sum())
 
 
 def known_compromised(s: System, card: np.ndarray, day: np.ndarray) -> np.ndarray:

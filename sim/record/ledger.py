@@ -7,8 +7,9 @@ with its reason. Spans are appended per poll (row lists) and turned into a frame
 the per-row times of consumer stages before the last are written from them by
 :meth:`Ledger.close` (called by the end-of-run frames), so a poll costs no array writes.
 It also enforces conservation: every transaction that arrived is completed, in flight (at a
-known stage), shed, dead-lettered or lost. ``labels_lost`` counts the label feed's labels lost
-in at-most-once crashes: labels are not transactions, so they are outside conservation.
+known stage), shed, dead-lettered or lost (:meth:`Ledger.dropped` settles what the bus drops).
+``labels_lost`` counts the label feed's labels lost in at-most-once crashes or dropped by the
+bus: labels are not transactions, so they are outside conservation.
 """
 
 from __future__ import annotations
@@ -165,6 +166,17 @@ class Ledger:
         if self.on_settled is not None and self.settled():
             self.on_settled()
             self.on_settled = None
+
+    def dropped(self, stage: Stage, rows: Sequence[int], outcome: Outcome, reason: str) -> int:
+        """Settle the ``rows`` the bus dropped at ``stage`` (shed by a full topic or buffer,
+        lost to retention, dead-lettered by a queue) with ``outcome`` and ``reason``: only rows
+        ``stage`` has not served (a served row went on) and still pending. Returns their count.
+        """
+        served = self._served[stage]
+        keep = np.fromiter((r for r in rows if not served[r]), np.int64)
+        before = self.counts[outcome]
+        self.finish(keep, outcome, stage, reason)
+        return self.counts[outcome] - before
 
     def settled(self) -> bool:
         """True when every row has arrived and has a final outcome."""

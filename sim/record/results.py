@@ -14,7 +14,9 @@ Frames (units in column names; times are processing seconds since the start of t
   ingestor, of the topic produced to), ``queue_wait_s``, ``service_s``, ``start_s``, ``end_s``.
 - ``metrics``: long format ``time_s``, ``name``, ``labels``, ``value`` (see ``sim.record.monitor``).
 - ``incidents``: ``time_s``, ``kind`` (pod_ready, pod_crash, rebalance, records_lost: a batch
-  dropped in an at-most-once crash, its count and topic in ``detail``), ``target``, ``detail``,
+  dropped in an at-most-once crash or by retention; records_shed: rejected by a full topic or
+  producer buffer; records_dead_lettered: moved to a dead-letter queue; the count, topic and
+  reason in ``detail``, ``sim.record.incidents.drop_detail``), ``target``, ``detail``,
   ``duration_s`` (how long it lasts when known at once, e.g. a rebalance pause; NaN otherwise).
 - ``models``: ``version``, ``kind``, ``train_start``, ``train_end``, ``n_train``,
   ``n_train_frauds``, ``train_average_precision``.
@@ -26,13 +28,17 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
   completed + in_flight + shed + dead_lettered + lost`` (checked at the end of every run);
 - ``completed``, ``in_flight`` (arrived, no outcome at the cap), ``shed``, ``dead_lettered``,
   ``lost``: transactions per outcome (the ``transactions`` frame's ``outcome``);
+- ``lost_retention``: of ``lost``, the transactions a topic's retention deleted before their
+  group read them, or that the group skipped when it resumed at the log end
+  (``auto.offset.reset=latest``); their ``reason`` starts with "retention";
 - ``not_arrived``: transactions of the workload scheduled after the cap ``max_duration_s``,
   which never arrived (outside ``generated``);
 - ``cut_short``: True when the cap ended the run before the pipeline drained (``not_arrived``
   or ``in_flight`` > 0); ``tinybots run`` then prints a warning;
 - ``duplicates``: records delivered again to a stage that had served them (dropped there);
-- ``labels_lost``: labels of the label feed lost in at-most-once crashes (labels, not
-  transactions: outside conservation; they leave later terminal risks stale);
+- ``labels_lost``: labels of the label feed lost in at-most-once crashes or dropped by the bus
+  (shed by a full ``labels`` topic, deleted by retention; labels, not transactions: outside
+  conservation; they leave later terminal risks stale);
 - ``throughput_per_s``: completed / ``sim_time_s``;
 - ``latency_p50_s`` ... ``latency_max_s``: arrival → completion of the completed transactions;
 - ``average_precision``: of the scores of every completed, scored transaction (no card is
@@ -76,6 +82,7 @@ SUMMARY_KEYS = (
     "shed",
     "dead_lettered",
     "lost",
+    "lost_retention",
     "not_arrived",
     "cut_short",
     "duplicates",

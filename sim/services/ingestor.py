@@ -1,8 +1,10 @@
 """transaction-ingestor: validates each event's schema and produces it to ``transactions``.
 
 An event that fails the schema check is dead-lettered with the reason; a valid one is produced
-keyed by card (``CUSTOMER_ID``). The queueing (one FIFO, c servers) is ``sim.pods.ingress``
-or its precomputed twin; this module is the service's own work.
+keyed by card (``CUSTOMER_ID``), through the pod's producer buffer when the ingestor has one
+in front of a bounded topic (``deployments.transaction_ingestor.producer``,
+``sim.bus.producer``). The queueing (one FIFO, c servers) is ``sim.pods.ingress`` or its
+precomputed twin; this module is the service's own work.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.bus import Producer
+from sim.bus.producer import producer_buffers
 from sim.process import ProcessGenerator
 from sim.record.ledger import Ledger, Outcome
 from sim.topology import Stage
@@ -37,6 +40,7 @@ class IngestorService:
         self.any_error = bool(np.any(self.errors != None))  # noqa: E711 (elementwise)
         self.keys = table.customer_id
         self._out_partition: list[int] | None = None  # per row, built at the first produce
+        self.producer = None if self.topic_out is None else producer_buffers(self.topic_out)
 
     def serve(self, row: int, start_s: float, end_s: float, server: str) -> ProcessGenerator | None:
         led = self.ledger
@@ -53,6 +57,8 @@ class IngestorService:
         part = self._out_partition
         if part is None:
             part = self._out_partition = self.topic_out.partition_of(self.keys).tolist()
+        if self.producer is not None:  # the server's pod buffers what a full topic refuses
+            return self.producer.send(server.rsplit("/", 1)[0], (row,), (part[row],))[0]
         return self.topic_out.send((row,), (part[row],))
 
     def shed(self, row: int, reason: str) -> None:

@@ -3,7 +3,8 @@
 :func:`label_publisher` publishes each label ``labels.delay_days`` of event time after its
 transaction (history labels too), and :class:`LabelHandler` gives them to
 ``FeatureStore.add_labels`` at the end of each poll; labels lost in an at-most-once crash are
-counted in ``Ledger.labels_lost``. :meth:`LabelTable.feed` is the precomputed twin of the
+counted in ``Ledger.labels_lost``, as are labels the bus drops (shed by a full ``labels`` topic,
+deleted by retention). :meth:`LabelTable.feed` is the precomputed twin of the
 publisher (a ``ScheduledFeed`` at the same ticks), chosen in ``sim.engine``.
 """
 
@@ -115,8 +116,9 @@ class LabelHandler:
         return None
 
     def drop(self, records: list[int], reason: str) -> None:
-        """Count the labels of a batch lost in a crash (at-most-once) that never reached the
-        store."""
+        """Count the labels dropped before they reached the store: lost in a crash
+        (at-most-once), or dropped by the bus (a full ``labels`` topic that sheds, retention;
+        ``sim.system`` wires the bus's ``on_drop`` here)."""
         applied = self.applied
         self.ledger.labels_lost += len({r for r in records if not applied[r]})
 
