@@ -142,6 +142,8 @@ class FakeBus:
     def leave(self, member):
         self.joined.remove(member.name)
 
+    crash = leave  # a fake broker that notices a crash at once
+
     def paused(self, member):
         return 0.0
 
@@ -160,6 +162,7 @@ class FakeBus:
 
     def commit(self, fetched):
         self.committed = max(self.committed, fetched.ranges[-1][2])
+        return True
 
     def rewind(self, fetched):
         self.cursor = min(self.cursor, self.committed)

@@ -103,11 +103,20 @@ def test_group_uses_at_most_as_many_consumers_as_partitions(env):
 
 def test_round_robin_assignment_with_fewer_members(env):
     t = Topic(env, "t", 5)
-    g = ConsumerGroup(env, "g", t)
+    g = ConsumerGroup(env, "g", t, strategy="round_robin")
     a, b = Member("a"), Member("b")
     g.join(a)
     g.join(b)
     assert a.partitions == [0, 2, 4] and b.partitions == [1, 3]
+
+
+def test_the_default_strategy_is_range(env):
+    t = Topic(env, "t", 5)
+    g = ConsumerGroup(env, "g", t)
+    a, b = Member("a"), Member("b")
+    g.join(a)
+    g.join(b)
+    assert a.partitions == [0, 1, 2] and b.partitions == [3, 4]
 
 
 def test_waiting_consumer_wakes_on_append(env):

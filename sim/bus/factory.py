@@ -54,8 +54,11 @@ def make_consumer(
         group = ConsumerGroup(
             env, row.service, topic, delivery=dspec.delivery,
             rebalance_pause_s=kafka.rebalance_pause_s,
+            strategy=kafka.assignment_strategy, protocol=kafka.rebalance_protocol,
+            session_timeout_s=kafka.session_timeout_s,
+            max_poll_interval_s=kafka.max_poll_interval_s,
         )
-        group.on_rebalance = incidents
+        group.on_incident = incidents
         return group
     raise NotImplementedError(f"bus.kind {kind!r} is not built yet")
 

@@ -1,38 +1,38 @@
-"""Consumer groups: committed offsets, lag, assignment, rebalances and delivery attempts.
+"""Consumer groups: committed offsets, lag, the poll, commits and delivery attempts.
 
 A group commits one offset per (group, topic, partition), never per consumer; lag = log-end
 offset - committed offset (Kafka's ``kafka_consumergroup_lag``). Members poll up to
-``max_poll_records`` from their partitions (Kafka's ``max.poll.records``). Delivery is
-at-least-once (commit after processing: a crash rewinds to the last committed offset and the
-records are delivered again) or at-most-once (commit at poll time, like ``enable.auto.commit``
-committing before processing: a crash loses the records in hand). A group uses at most as many
-consumers as partitions; assignment is round-robin over members in join order; every
-membership change is a rebalance during which every member pauses for ``rebalance_pause_s``
-(Kafka's eager protocol).
+``max_poll_records`` from their partitions (Kafka's ``max.poll.records``), never from a
+partition paused by a rebalance. Delivery is at-least-once (commit after processing: a crash
+rewinds to the last committed offset and the records are delivered again) or at-most-once
+(commit at poll time, like ``enable.auto.commit`` committing before processing: a crash loses
+the records in hand). Membership, assignment strategies, eager / cooperative rebalances,
+``session_timeout_s`` and ``max_poll_interval_s`` are ``sim.bus.rebalance``.
 
 Each poll's :class:`Fetched` carries every record's delivery attempt (1 = first delivery, 2+ =
-delivered again after a rewind), as RabbitMQ's redelivered flag or the delivery count of a Redis
-Streams pending entry or a Kafka share group: the place for retries and dead-lettering. The wait
-for records (``ready``, with ``fetch.min.bytes`` / ``fetch.max.wait.ms``) is ``sim.bus.linger``;
-the narrow interface the pods and services use is ``sim.bus.client``.
+delivered again after a rewind or an eviction), as RabbitMQ's redelivered flag or the delivery
+count of a Redis Streams pending entry or a Kafka share group: the place for retries and
+dead-lettering. The wait for records (``ready``, with ``fetch.min.bytes`` /
+``fetch.max.wait.ms``) is ``sim.bus.linger``; the narrow interface the pods and services use is
+``sim.bus.client``.
 
 Mid-run reads: :meth:`ConsumerGroup.lag`, :meth:`ConsumerGroup.available`, :meth:`poll` and
 ``Topic.end_offset`` / ``Topic.backlog`` first catch a scheduled producer up to now
 (``Topic.sync``), so they are current whenever read; ``committed``, ``position``,
-``redelivered`` and ``rebalances`` change only by the group's own calls and are always current.
+``redelivered``, ``rebalances`` and the pause counters change only by the group's own calls and
+timers and are always current.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Literal
 
 import simpy
 
 from sim.bus import linger
-from sim.bus.assignment import assign_round_robin
 from sim.bus.fetched import Fetched
+from sim.bus.rebalance import Member, Membership
 from sim.bus.topic import Topic
 
 __all__ = ["ConsumerGroup", "Delivery", "Fetched", "Member"]
@@ -41,21 +41,7 @@ __all__ = ["ConsumerGroup", "Delivery", "Fetched", "Member"]
 Delivery = Literal["at_least_once", "at_most_once"]
 
 
-@dataclass(eq=False)
-class Member:
-    """One consumer of a group (one SimPy process of a pod).
-
-    ``partitions`` is its current assignment; ``generation`` the group generation it has joined.
-    """
-
-    name: str
-    partitions: list[int] = field(default_factory=list)
-    generation: int = -1
-    cursor: int = 0
-    waiting: simpy.Event | None = None
-
-
-class ConsumerGroup:
+class ConsumerGroup(Membership):
     """A consumer group subscribed to one topic: the simulated implementation of
     :class:`sim.bus.client.Consumer`.
 
@@ -67,16 +53,35 @@ class ConsumerGroup:
     topic : Topic
     delivery : {"at_least_once", "at_most_once"}
     rebalance_pause_s : float
-        Pause of every member after a membership change (seconds, >= 0).
+        Pause after a membership change (seconds, >= 0): of every partition (eager) or of the
+        partitions that change owner (cooperative).
+    strategy : {"range", "round_robin", "sticky", "cooperative_sticky"}
+        Kafka's ``partition.assignment.strategy`` (default range, Kafka's).
+    protocol : {"eager", "cooperative"}
+        The rebalance protocol (cooperative needs cooperative_sticky).
+    session_timeout_s : float
+        Kafka's ``session.timeout.ms`` (default 45 s): how long a crashed member's partitions
+        idle before it is removed.
+    max_poll_interval_s : float
+        Kafka's ``max.poll.interval.ms`` (default 300 s): a member that does not poll again
+        within it after a poll that returned records is evicted.
 
     Attributes
     ----------
     committed, position : list of int
         Per partition, the committed offset and the fetch position (next offset to poll).
     redelivered : int
-        Records delivered again after a rewind, over the run (each redelivery counts).
-    rebalances : int
-        Membership changes so far.
+        Records delivered again after a rewind or an eviction, over the run (each counts).
+    rebalances, evictions : int
+        Membership changes and max-poll-interval evictions so far.
+    paused_records, paused_partition_s : int, float
+        Records held on paused partitions during rebalance pauses, and partition-seconds of
+        pause (see ``sim.bus.rebalance``).
+
+    Raises
+    ------
+    ValueError
+        A bad strategy, protocol or duration (``sim.bus.rebalance.Membership``).
     """
 
     def __init__(
@@ -87,64 +92,31 @@ class ConsumerGroup:
         *,
         delivery: Delivery = "at_least_once",
         rebalance_pause_s: float = 0.0,
+        strategy: str = "range",
+        protocol: str = "eager",
+        session_timeout_s: float = 45.0,
+        max_poll_interval_s: float = 300.0,
     ) -> None:
-        self.env = env
-        self.name = name
-        self.topic = topic
+        super().__init__(
+            env, name, topic, strategy=strategy, protocol=protocol,
+            rebalance_pause_s=rebalance_pause_s, session_timeout_s=session_timeout_s,
+            max_poll_interval_s=max_poll_interval_s,
+        )
         self.delivery: Delivery = delivery
-        self.rebalance_pause_s = float(rebalance_pause_s)
         n = topic.n_partitions
         self.committed = [0] * n
         self.position = [0] * n
-        self.members: list[Member] = []
-        self.generation = 0
-        self.paused_until = 0.0
-        self.rebalances = 0
         self.redelivered = 0
         self._delivered = [0] * n  # per partition, the highest offset ever delivered (+1)
         self._deliveries: dict[tuple[int, int], int] = {}  # (p, offset) -> count, if >= 2
-        self.on_rebalance: Callable[[str, str, str], None] | None = None
+        self._in_hand: dict[Fetched, Member] = {}  # polled, not yet committed or rewound
+        self._fenced: set[Fetched] = set()  # in hand of an evicted member: commit fails
         topic.groups.append(self)
 
     @property
     def topic_name(self) -> str:
         """Name of the subscribed topic."""
         return self.topic.name
-
-    # -- membership -----------------------------------------------------------------------
-    def join(self, member: Member) -> None:
-        """Add ``member`` and rebalance."""
-        self.members.append(member)
-        self._rebalance()
-
-    def leave(self, member: Member) -> None:
-        """Remove ``member`` (crash or scale-down) and rebalance."""
-        if member in self.members:
-            self.members.remove(member)
-            self._rebalance()
-
-    def paused(self, member: Member | None = None) -> float:
-        """Seconds left of the rebalance pause (0.0 when the group consumes): during an eager
-        rebalance no member polls (Kafka's stop-the-world ``JoinGroup`` / ``SyncGroup``)."""
-        left = self.paused_until - self.env.now
-        return left if left > 0 else 0.0
-
-    def _rebalance(self) -> None:
-        self.generation += 1
-        self.rebalances += 1
-        self.paused_until = self.env.now + self.rebalance_pause_s
-        if self.on_rebalance is not None:
-            self.on_rebalance(
-                "rebalance",
-                self.name,
-                f"generation {self.generation}, "
-                f"{len(self.members)} members, pause {self.rebalance_pause_s} s",
-            )
-        assign_round_robin(self.members, self.topic.n_partitions)
-        for m in self.members:  # wake idle members so they pick up their new assignment
-            if m.waiting is not None and not m.waiting.triggered:
-                m.waiting.succeed()
-            m.waiting = None
 
     # -- offsets ---------------------------------------------------------------------------
     def lag(self, partition: int | None = None) -> int:
@@ -156,17 +128,19 @@ class ConsumerGroup:
         return sum(self.topic.ends) - sum(self.committed)
 
     def available(self, member: Member) -> int:
-        """Records ready to fetch (end offset − fetch position) on ``member``'s partitions
-        (current: the topic is synced first)."""
+        """Records ready to fetch (end offset − fetch position) on ``member``'s partitions that
+        are not paused (current: the topic is synced first)."""
         self.topic.sync()
         ends, pos, n = self.topic.ends, self.position, 0
-        for p in member.partitions:
+        for p in self.live(member):
             n += ends[p] - pos[p]
         return n
 
     def poll(self, member: Member, max_records: int) -> Fetched | None:
         """Poll up to ``max_records`` from ``member``'s partitions (Kafka's
-        ``max.poll.records``), starting at the next partition of a round-robin cursor.
+        ``max.poll.records``), starting at the next partition of a round-robin cursor; paused
+        partitions are skipped. An evicted member's poll rejoins the group instead (a
+        rebalance; it returns None).
 
         Advances the group's fetch positions; at-most-once also commits them now. Records
         below the highest offset the group ever delivered on their partition are redeliveries:
@@ -177,9 +151,12 @@ class ConsumerGroup:
         Fetched or None
             None when every assigned partition is drained.
         """
+        member.poll_deadline_s = None
+        if member.evicted and self._rejoin_if_evicted(member):
+            return None
         topic = self.topic
         topic.sync()
-        parts = member.partitions
+        parts = self.live(member)
         k = len(parts)
         if not k:
             return None
@@ -212,6 +189,9 @@ class ConsumerGroup:
         fetched = Fetched(records, ranges, again)
         if self.delivery == "at_most_once":
             self.commit(fetched)
+        else:
+            self._in_hand[fetched] = member
+        self._handed_out(member)
         return fetched
 
     fetch = poll  # the name the simulation's tests and fast paths use
@@ -231,12 +211,25 @@ class ConsumerGroup:
         self.redelivered += hi - lo
         return again
 
-    def commit(self, fetched: Fetched) -> None:
-        """Commit the end offsets of ``fetched`` (never moves a committed offset backwards)."""
+    def commit(self, fetched: Fetched) -> bool:
+        """Commit the end offsets of ``fetched`` (never moves a committed offset backwards).
+
+        Returns
+        -------
+        bool
+            False, committing nothing, when ``fetched`` was polled by a member evicted since
+            (Kafka's ``CommitFailedException``: its records are delivered again by the
+            partition's new owner); True otherwise.
+        """
+        self._in_hand.pop(fetched, None)
+        if self._fenced and fetched in self._fenced:
+            self._fenced.discard(fetched)
+            return False
         for p, _, end in fetched.ranges:
             if end > self.committed[p]:
                 self.committed[p] = end
                 self.topic.notify_space(p)
+        return True
 
     def rewind(self, fetched: Fetched) -> bool:
         """After a crash: hand the uncommitted records of ``fetched`` back to the group.
@@ -252,6 +245,10 @@ class ConsumerGroup:
         """
         if self.delivery != "at_least_once":
             return False
+        self._in_hand.pop(fetched, None)
+        if fetched in self._fenced:  # evicted: its positions were reset then
+            self._fenced.discard(fetched)
+            return True
         for p, _, _ in fetched.ranges:
             self.position[p] = min(self.position[p], self.committed[p])
         return True
@@ -261,6 +258,7 @@ class ConsumerGroup:
     ) -> Iterable[simpy.Event]:
         """Wait for records (Kafka's ``fetch.min.bytes`` / ``fetch.max.wait.ms``, in records):
         a SimPy sub-process, see :func:`sim.bus.linger.ready`."""
+        member.poll_deadline_s = None  # (waiting for records is part of Kafka's poll)
         return linger.ready(self, member, min_records, max_wait_s)
 
     def wait_for_records(self, member: Member, min_records: int = 1) -> simpy.Event:

@@ -4,8 +4,10 @@ A Kafka consumer's fetch waits on the broker until ``fetch.min.bytes`` are avail
 ``fetch.max.wait.ms`` has elapsed (Apache Kafka consumer configs; defaults 1 byte / 500 ms).
 Here records count, not bytes: :func:`ready` returns once ``min_records`` are available to the
 member on its assigned partitions, or ``max_wait_s`` after the first of them became available,
-or when a rebalance changes the member's assignment (the consumer loop then waits out the pause
-and asks again). With ``min_records <= 1`` or ``max_wait_s <= 0`` it is the plain wait for the
+or when a rebalance changes the member's assignment or a pause of one of its partitions ends
+(the consumer loop then waits out the pause and asks again). Records on a partition paused by a
+rebalance (all of them under the eager protocol, the moved ones under the cooperative one) are
+not available. With ``min_records <= 1`` or ``max_wait_s <= 0`` it is the plain wait for the
 next record.
 
 How the wait is woken depends on who appends to the topic, and is decided here only:
@@ -36,8 +38,9 @@ __all__ = ["ready", "wait_for_records"]
 
 
 def wait_for_records(group: ConsumerGroup, member: Member, min_records: int = 1) -> simpy.Event:
-    """One event, triggered by the next append to any of ``member``'s partitions after which at
-    least ``min_records`` are available to it; a rebalance also triggers it. On a topic fed by
+    """One event, triggered by the next append to any of ``member``'s live (not paused)
+    partitions after which at least ``min_records`` are available to it; a rebalance or the end
+    of a partition's pause also triggers it. On a topic fed by
     a schedule, a timer set for that moment triggers it (never, if the schedule never gets
     there).
 
@@ -55,14 +58,15 @@ def wait_for_records(group: ConsumerGroup, member: Member, min_records: int = 1)
     topic = group.topic
     ev = group.env.event()
     member.waiting = ev
-    sched = topic.scheduled
+    live = group.live(member)  # a paused partition's records wait for its pause end, which
+    sched = topic.scheduled  # wakes the member (as a rebalance does)
     if sched is not None:  # only the schedule appends: one timer, no waiters
-        if member.partitions:
+        if live:
             need = max(1, min_records - group.available(member))
-            _alarm(group.env, sched, member.partitions, need, ev)
+            _alarm(group.env, sched, live, need, ev)
         return ev
     ready_now = None if min_records <= 1 else (lambda: group.available(member) >= min_records)
-    for p in member.partitions:
+    for p in live:
         topic.wait(p, ev, ready_now)
     return ev
 
@@ -124,7 +128,7 @@ def _linger(
         return
     sched = group.topic.scheduled
     if sched is not None:
-        first = env.now if have else sched.next_due(member.partitions, 1)
+        first = env.now if have else sched.next_due(group.live(member), 1)
         if first != math.inf:
             yield from _linger_scheduled(group, member, sched, have, first, min_records,
                                          max_wait_s)
@@ -141,7 +145,7 @@ def _linger(
         if timer.callbacks is not None:
             timer.callbacks.append(lambda _t, ev=ev: None if ev.triggered else ev.succeed())
         yield ev
-        if env.now < group.paused_until or not member.partitions:
+        if group.paused(member) or not member.partitions:
             return
 
 
@@ -155,31 +159,41 @@ def _linger_scheduled(
     max_wait_s: float,
 ) -> ProcessGenerator:
     """:func:`_linger` on a scheduled topic: timers instead of appends. ``have`` records are
-    available now; the first one is (or will be) at ``first``."""
+    available now; the first one is (or will be) at ``first``. A wake-up that leaves the
+    moment to wait for unchanged (a rebalance or a pause end elsewhere) keeps the timer set,
+    as the event path keeps its ``max_wait_s`` timer (so ties between members stay in the
+    same order on both paths)."""
     env = group.env
+    armed = [math.nan]  # the moment of the timer that counts
+    current: list[simpy.Event] = []  # the event the member waits on now
     while True:
-        full = sched.next_due(member.partitions, min_records - have)
+        full = sched.next_due(group.live(member), min_records - have)
         until = min(first + max_wait_s, full)
         if until <= env.now:
             sched.catch_up(until)
             return
         woken = env.event()  # by the timer, or by a rebalance (ConsumerGroup._rebalance)
         member.waiting = woken
+        current[:] = [woken]
+        if until != armed[0]:
+            armed[0] = until
 
-        def ring(_t: simpy.Event, until: float = until, woken: simpy.Event = woken) -> None:
-            sched.catch_up(until)
-            if not woken.triggered:
-                woken.succeed("timer")
+            def ring(_t: simpy.Event, until: float = until) -> None:
+                if armed[0] != until:  # superseded by a timer for another moment
+                    return
+                sched.catch_up(until)
+                if current and not current[0].triggered:
+                    current[0].succeed("timer")
 
-        env.timeout(until - env.now).callbacks.append(ring)
+            env.timeout(until - env.now).callbacks.append(ring)
         if (yield woken) == "timer":  # (a rebalance succeeds it with None)
             return
-        if env.now < group.paused_until or not member.partitions:
+        if group.paused(member) or not member.partitions:
             return
         have = group.available(member)
         if have >= min_records:
             return
         if first > env.now:  # still before the first record: of the new assignment
-            first = env.now if have else sched.next_due(member.partitions, 1)
+            first = env.now if have else sched.next_due(group.live(member), 1)
             if first == math.inf:
                 return

@@ -5,10 +5,14 @@ starts (image pull + model load) and then runs ``concurrency`` consumer processe
 of the deployment's consumer group. One poll of up to ``max_poll_records`` costs
 ``fixed_s + per_record_s × n`` seconds times a random factor of mean 1 drawn from the
 deployment's own seeded stream (:class:`ServiceTime`). The stage's real work is done by a
-:class:`Handler` (the bots). A crash (:meth:`Deployment.crash`) interrupts the pod's consumers:
-under at-least-once the uncommitted batch is re-delivered after the rebalance, under at-most-once
-it is reported lost (``Handler.drop`` and a ``records_lost`` incident); the pod restarts after
-``restart_s`` plus its start-up time.
+:class:`Handler` (the bots). A batch is committed after processing (at-least-once), or, when the
+handler's records still wait in its producer's buffer (``Fetched.commit_after``), once they
+have left it, in poll order (Kafka Streams commits only after the producer flushed). A crash
+(:meth:`Deployment.crash`) interrupts the pod's consumers without leaving the group (the group
+notices after its session timeout): under at-least-once the uncommitted batches (in hand or
+waiting for their produce) are delivered again to the partitions' next owner, under
+at-most-once the batch in hand is reported lost (``Handler.drop`` and a ``records_lost``
+incident); the pod restarts after ``restart_s`` plus its start-up time.
 
 The :class:`Ingress` (transaction-ingestor behind a Kubernetes Service) is a shared FIFO of
 requests served one at a time by ``replicas × concurrency`` servers: the M/M/c stage validated
@@ -118,6 +122,7 @@ class Deployment(Replicas):
         self.busy = TimeWeighted(env)
         self.ready_consumers = TimeWeighted(env)
         self.polls = 0
+        self.failed_commits = 0  # commits the group refused (the member had been evicted)
         self._linger = spec.fetch_min_records > 1 and spec.fetch_max_wait_s > 0
 
     def start(self) -> None:
@@ -160,18 +165,29 @@ class Deployment(Replicas):
             if proc.is_alive:
                 proc.interrupt("crash")
         for member in pod.members:
-            self.group.leave(member)
+            self.group.crash(member)  # no LeaveGroup: noticed after the session timeout
             self.ready_consumers.add(-1)
         pod.members, pod.procs = [], []
         self.env.process(self._boot(pod, restart_s))
 
     def _consume(self, pod: Pod, member: Member) -> ProcessGenerator:
         """One consumer: wait out rebalances, linger (``ready``), poll, serve, commit; on a
-        crash give the batch in hand back (``rewind``) or report it lost."""
+        crash give the batches not yet committed back (``rewind``) or report them lost."""
         env, bus, handler, spec = self.env, self.group, self.handler, self.spec
         linger, min_records, max_wait = self._linger, spec.fetch_min_records, spec.fetch_max_wait_s
         fetched: Fetched | None = None
         busy = False
+        waiting: list[Fetched] = []  # served, their commit waiting for a commit_after (in order)
+        crashed = [False]
+
+        def commit_ready(_ev: object = None) -> None:
+            """Commit the waiting batches whose produce has left the buffer, in poll order."""
+            while waiting and not crashed[0]:
+                after = waiting[0].commit_after
+                if after is not None and not after.processed:
+                    return
+                self._commit(waiting.pop(0))
+
         try:
             while True:
                 pause = bus.paused(member)
@@ -195,13 +211,23 @@ class Deployment(Replicas):
                 blocking = handler.finish(fresh, start, pod.name, fetched)
                 if blocking is not None:  # a produce to a bounded topic
                     yield from blocking
-                bus.commit(fetched)
+                after = fetched.commit_after
+                if spec.delivery == "at_least_once" and (after is not None or waiting):
+                    waiting.append(fetched)  # its records still in a producer buffer
+                    if after is not None and after.callbacks is not None:
+                        after.callbacks.append(commit_ready)
+                    commit_ready()
+                else:
+                    self._commit(fetched)
                 fetched = None
                 self.busy.add(-1)
                 busy = False
         except simpy.Interrupt:
+            crashed[0] = True
             if busy:
                 self.busy.add(-1)
+            for unsent in waiting:  # never committed: delivered again
+                bus.rewind(unsent)
             if fetched is not None and not bus.rewind(fetched):  # at-most-once: lost
                 handler.drop(fetched.records, f"{self.name} pod crash (at-most-once)")
                 topic = bus.topic_name
@@ -212,3 +238,7 @@ class Deployment(Replicas):
                     f"{len(fetched.records)} {what} of topic {topic} lost in the "
                     "crash (at-most-once)",
                 )
+
+    def _commit(self, fetched: Fetched) -> None:
+        if not self.group.commit(fetched):  # Kafka's CommitFailedException: evicted
+            self.failed_commits += 1
