@@ -20,6 +20,7 @@ from typing import Any
 
 import simpy
 
+from sim.bus.fanout import queue_consumer, queue_topic
 from sim.bus.group import ConsumerGroup
 from sim.bus.topic import Topic
 from sim.scenario import Scenario
@@ -35,7 +36,8 @@ def make_topics(env: simpy.Environment, scenario: Scenario) -> dict[str, Any]:
     kind = scenario.bus.kind
     if kind == "kafka":
         return {name: _kafka_topic(env, scenario, name, key) for name, key in TOPICS.items()}
-    raise NotImplementedError(f"bus.kind {kind!r} is not built yet")
+    # sqs / rabbitmq: an SNS topic / a fanout exchange per topic
+    return {name: queue_topic(env, scenario, name) for name in TOPICS}
 
 
 def make_consumer(
@@ -60,7 +62,8 @@ def make_consumer(
         )
         group.on_incident = incidents
         return group
-    raise NotImplementedError(f"bus.kind {kind!r} is not built yet")
+    # sqs / rabbitmq: the service's own queue, subscribed to the topic
+    return queue_consumer(env, scenario, topic, row, incidents)
 
 
 def _kafka_topic(env: simpy.Environment, scenario: Scenario, name: str, key: str) -> Topic:
