@@ -133,3 +133,20 @@ def test_lag_pauses_figure_draws_one_panel_per_run(small) -> None:
     assert len(fig.axes) == 2
     n = len(results.incidents.query("kind == 'rebalance' and target == 'feature-enricher'"))
     assert fig.axes[0].get_title().startswith(f"a: {n} pauses")
+
+
+def test_run_with_pauses_counts_what_the_groups_pauses_held(small) -> None:
+    from sim.analysis.bus import group_pauses, run_with_pauses
+
+    crash = {"deployment": "feature_enricher", "pod": 0, "at_s": 10.0, "restart_s": 5.0}
+    sc = with_changes(with_changes(small, "deployments.feature_enricher.replicas", 2),
+                      "faults", (crash,))
+    held = run_with_pauses(sc)
+    pauses = group_pauses(held.results.incidents, "feature-enricher")
+    # pauses that overlap (two joins at once) extend one window: the incidents count it twice
+    assert 0 < held.paused_partition_s <= pauses["partition_s"].sum()
+    assert held.paused_records > 0
+    none = run_with_pauses(with_changes(sc, "bus.kafka.rebalance_pause_s", 0.0))
+    assert none.paused_records == 0 and none.paused_partition_s == 0.0
+    with pytest.raises(InputError, match="deployment"):
+        run_with_pauses(with_changes(small, "last_stage", "transaction_ingestor"))

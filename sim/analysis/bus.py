@@ -12,7 +12,9 @@ paired what-ifs over seeds.
   what-if (common random numbers), and a Student-t confidence interval of the paired
   difference, for the direction checks of a notebook.
 - :func:`group_pauses` and :func:`lag_pauses_figure`: a group's rebalance pauses (the
-  ``rebalance`` incidents' ``duration_s``) shaded behind its lag, one panel per run.
+  ``rebalance`` incidents' ``duration_s``) shaded behind its lag, one panel per run;
+  :func:`run_with_pauses` runs a scenario and also returns the records its group held on
+  paused partitions (``sim.bus.rebalance``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "littles_law_frames",
     "paired_difference",
     "paired_runs",
+    "run_with_pauses",
     "time_average",
 ]
 
@@ -226,7 +229,9 @@ def group_pauses(incidents: pd.DataFrame, group: str) -> pd.DataFrame:
     ``partitions`` (paused, from ``"<k> of <n> partitions paused"`` in the detail; NaN when
     the detail does not say) and ``partition_s`` (= ``partitions × pause_s``).
 
-    One row per ``rebalance`` incident of the group with a known pause > 0 (``duration_s``).
+    One row per ``rebalance`` incident of the group with a known pause > 0 (``duration_s``);
+    pauses that overlap (two joins at once) are counted per incident, so ``partition_s`` can
+    exceed the group's own count (:func:`run_with_pauses`).
     Kafka's eager protocol pauses every partition of the group; the cooperative one (KIP-429)
     only the partitions that change owner.
 
@@ -271,3 +276,32 @@ def lag_pauses_figure(runs: Mapping[str, Results], stage: str = PIPELINE[1].depl
     axes[0][0].set_ylabel(f"lag of {row.service} (records)")
     fig.tight_layout()
     return fig
+
+
+class PausedRun(NamedTuple):
+    """A run and what the rebalance pauses of one consumer group held back in it."""
+
+    results: Results
+    paused_records: int
+    paused_partition_s: float
+
+
+def run_with_pauses(scenario: Scenario, deployment: str = PIPELINE[1].deployment) -> PausedRun:
+    """Build and run ``scenario``; with the results, the records the consumer group of
+    ``deployment`` held on paused partitions (waiting there, or arriving, during a rebalance
+    pause) and the partition-seconds of pause (``sim.bus.group.ConsumerGroup``'s counters).
+
+    Raises
+    ------
+    InputError
+        ``deployment`` has no consumer group in the run (e.g. ``last_stage`` before it).
+    """
+    from sim.system import build, run
+
+    system = build(scenario)
+    if deployment not in system.groups:
+        raise InputError(f"deployment: {deployment!r} has no consumer group in this run; "
+                         f"groups: {', '.join(system.groups)}")
+    results = run(system, progress=False)
+    group = system.groups[deployment]
+    return PausedRun(results, int(group.paused_records), float(group.paused_partition_s))
