@@ -255,7 +255,8 @@ def group_pauses(incidents: pd.DataFrame, group: str) -> pd.DataFrame:
 def lag_pauses_figure(runs: Mapping[str, Results], stage: str = PIPELINE[1].deployment
                       ) -> Figure:
     """One panel per run: the lag of ``stage``'s group on its topic (records) against
-    processing time (s), its rebalance pauses shaded and crashes of its pods marked."""
+    processing time (s), its rebalance pauses shaded (the darker, the larger the share of the
+    topic's partitions a pause stopped) and crashes of its pods marked (dashed)."""
     row = row_of(stage)
     labels = f"topic={row.topic_in},group={row.service}"
     fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 3.4), sharey=True,
@@ -264,15 +265,20 @@ def lag_pauses_figure(runs: Mapping[str, Results], stage: str = PIPELINE[1].depl
         m = r.metrics[(r.metrics["name"] == LAG) & (r.metrics["labels"] == labels)]
         ax.plot(m["time_s"], m["value"], lw=1.3, color="tab:blue", label="lag")
         pauses = group_pauses(r.incidents, row.service)
-        for start, end in zip(pauses["start_s"], pauses["end_s"], strict=True):
-            ax.axvspan(start, end, color="tab:orange", alpha=0.25, lw=0)
+        n = getattr(r.scenario.topics, TOPICS[str(row.topic_in)]).partitions
+        share = (pauses["partitions"] / n).fillna(1.0).clip(0.0, 1.0)
+        for start, end, part in zip(pauses["start_s"], pauses["end_s"], share, strict=True):
+            ax.axvspan(start, end, color="tab:orange", alpha=0.08 + 0.4 * part, lw=0)
         crashes = r.incidents[(r.incidents["kind"] == "pod_crash")
                               & r.incidents["target"].astype(str).str.startswith(stage)]
-        for t in crashes["time_s"]:
-            ax.axvline(t, color="tab:red", ls="--", lw=1)
-        ax.set(title=f"{label}: {len(pauses)} pauses, {pauses['pause_s'].sum():g} s",
+        for i, t in enumerate(crashes["time_s"]):
+            ax.axvline(t, color="tab:red", ls="--", lw=1, label="pod crash" if i == 0 else None)
+        mean_share = f", {share.mean():.0%} of the partitions on average" if len(share) else ""
+        ax.set(title=f"{label}: {len(pauses)} pauses{mean_share}",
                xlabel="processing time (s)")
+        ax.title.set_fontsize(10)
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
     axes[0][0].set_ylabel(f"lag of {row.service} (records)")
     fig.tight_layout()
     return fig
