@@ -6,7 +6,7 @@ Defaults are the real systems':
   default list ``[RangeAssignor, CooperativeStickyAssignor]``), the eager rebalance protocol,
   ``session.timeout.ms`` 45 s, ``max.poll.interval.ms`` 300 s, ``auto.offset.reset`` latest,
   ``log.retention.hours`` 168;
-- Amazon SQS: standard queues, visibility timeout 30 s (0 s-12 h), long polling up to 20 s, at
+- Amazon SQS: standard queues, visibility timeout 30 s (1 s-12 h here; SQS allows 0), long polling up to 20 s, at
   most 10 messages per ``ReceiveMessage``, retention 4 days (1 min-14 days), no redrive policy
   unless ``max_receive_count`` (1-1000) is given;
 - RabbitMQ 4.x quorum queues: ``delivery-limit`` 20, ``consumer_timeout`` 30 min; prefetch
@@ -109,12 +109,15 @@ class SqsSpec(_Frozen):
     group, the card). A received message is invisible for ``visibility_timeout_s``; not deleted
     by then, it reappears (a duplicate). A receive waits up to ``wait_time_s`` (long polling)
     and returns at most ``max_messages``. After ``max_receive_count`` receives a message moves
-    to the queue's dead-letter queue (None: no redrive policy).
+    to the queue's dead-letter queue (None: no redrive policy). Both durations are whole
+    seconds, as SQS's ``VisibilityTimeout`` and ``WaitTimeSeconds`` are. A visibility timeout
+    of 0, which SQS accepts, hands every message to every idle consumer over and over (a
+    receive storm); the simulation refuses it (1 s-12 h).
     """
 
     queue_type: Literal["standard", "fifo"] = "standard"
-    visibility_timeout_s: float = Field(30.0, ge=0.0, le=43200.0)
-    wait_time_s: float = Field(20.0, ge=0.0, le=20.0)
+    visibility_timeout_s: int = Field(30, ge=1, le=43200)
+    wait_time_s: int = Field(20, ge=0, le=20)
     max_messages: int = Field(10, ge=1, le=10)
     max_receive_count: int | None = Field(None, ge=1, le=1000)
 
