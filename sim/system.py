@@ -207,9 +207,10 @@ def _wire_drops(
     consumer's (consume side: lost to retention, dead-lettered by a queue) at its consuming
     stage (``Ledger.dropped``; ``outcome`` shed / lost / dead_lettered). The ``labels`` topic
     carries labels, not transactions: the label handler counts them in ``ledger.labels_lost``.
-    A consumer of no stage (a side consumer) only logs. Every drop is an incident
-    (``sim.record.incidents.DROP_KINDS``, ``drop_detail``). A pod crash discards the pod's
-    producer buffer (``sim.bus.producer.ProducerBuffers.crash``; lost under at-most-once).
+    What a side consumer of no stage loses (the monitoring-service's copy of a score) is
+    counted by its handler's ``drop``. Every drop is an incident
+    (``sim.record.incidents.DROP_KINDS``, ``drop_detail``). (A pod crash discards the pod's
+    producer buffer: ``Handler.crashed``, lost under at-most-once.)
     """
     from sim.record.incidents import DROP_KINDS, drop_detail
     from sim.record.ledger import Outcome
@@ -218,7 +219,9 @@ def _wire_drops(
     outcomes = {"shed": Outcome.SHED, "lost": Outcome.LOST, "dead_lettered": Outcome.DEAD_LETTERED}
     label_dep = deployments.get(LABEL_FEED.deployment)
 
-    def sink(stage: Stage | None, target: str, topic: str) -> Callable[[list[int], str, str], None]:
+    def sink(
+        stage: Stage | None, target: str, topic: str, side: Handler | None = None
+    ) -> Callable[[list[int], str, str], None]:
         labels = topic == LABEL_FEED.topic_in
         what = "labels" if labels else "records"
 
@@ -230,6 +233,8 @@ def _wire_drops(
                     ledger.labels_lost += len(records)
             elif stage is not None:
                 ledger.dropped(stage, records, outcomes[outcome], reason)
+            elif side is not None:
+                side.drop(records, reason)
             incidents(DROP_KINDS[outcome], target, drop_detail(len(records), what, topic, reason))
 
         return on_drop
@@ -243,20 +248,9 @@ def _wire_drops(
             topic.on_drop = sink(None, LABEL_FEED.deployment, name)
     for key, consumer in consumers.items():
         row = row_of(key)
-        consumer.on_drop = sink(row.stage, key, row.topic_in or "")
-    for dep in deployments.values():
-        producer = getattr(dep.handler, "producer", None)
-        if producer is None:
-            continue
-
-        def on_incident(kind: str, target: str, detail: str, *more: Any, inner: Any =
-                        dep.on_incident, producer: Any = producer,
-                        lost: bool = dep.spec.delivery == "at_most_once", **kw: Any) -> None:
-            inner(kind, target, detail, *more, **kw)
-            if kind == "pod_crash":
-                producer.crash(target, lost)
-
-        dep.on_incident = on_incident
+        dep = deployments.get(key)
+        side = dep.handler if dep is not None and row.stage is None else None
+        consumer.on_drop = sink(row.stage, key, row.topic_in or "", side)
 
 
 def _status(line: str) -> None:

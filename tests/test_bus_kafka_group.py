@@ -205,6 +205,9 @@ class _Handler:
     def finish(self, rows, start_s, pod, fetched):
         return None
 
+    def crashed(self, pod, lost):
+        pass
+
     def drop(self, records, reason):
         self.dropped.append(records)
 

@@ -84,6 +84,9 @@ class _AttemptsHandler:
     def finish(self, rows, start_s, pod, fetched):
         self.finished.append((list(fetched.records), fetched.attempts))
 
+    def crashed(self, pod, lost):
+        pass
+
     def drop(self, records, reason):
         self.dropped.append(list(records))
 

@@ -98,6 +98,9 @@ class _Log:
     def finish(self, rows, start_s, pod, fetched):
         self.finished.append((self.env.now, list(fetched.records), fetched.attempts))
 
+    def crashed(self, pod, lost):
+        pass
+
     def drop(self, records, reason):
         raise AssertionError("at-least-once never drops")
 

@@ -30,6 +30,9 @@ class RecordingHandler:
         return
         yield
 
+    def crashed(self, pod, lost):
+        pass
+
     def drop(self, records, reason):
         self.dropped.append((list(records), reason))
 

@@ -41,7 +41,7 @@ from sim.bus.fetched import Fetched
 from sim.bus.group import Member
 from sim.process import ProcessGenerator
 
-__all__ = ["BusClient", "Consumer", "OnDrop", "Producer"]
+__all__ = ["BusClient", "Consumer", "OnDrop", "Producer", "ProducerBuffer"]
 
 OnDrop = Callable[[list[int], str, str], None]
 """``on_drop(records, outcome, reason)``: records the bus dropped (see the module docstring)."""
@@ -104,7 +104,14 @@ class Consumer(BusClient, Protocol):
 
 
 class Producer(BusClient, Protocol):
-    """A topic's producer side, as a service produces to it."""
+    """A topic's producer side, as a service produces to it.
+
+    ``buffers`` are the producing service's per-pod producer buffers
+    (``sim.bus.producer.ProducerBuffers``: ``send(pod, records, partitions, done)`` and
+    ``crash(pod, lost)``), or None when a plain :meth:`send` does the same.
+    """
+
+    buffers: ProducerBuffer | None
 
     def partition_of(self, keys: np.ndarray) -> np.ndarray:
         """The keyed partitioner: partition of each key (deterministic)."""
@@ -118,3 +125,17 @@ class Producer(BusClient, Protocol):
     def produce(self, records: np.ndarray, keys: np.ndarray) -> ProcessGenerator:
         """Append each record to its key's partition: a SimPy sub-process (``yield from``)
         that blocks while the topic is full."""
+
+
+class ProducerBuffer(Protocol):
+    """A producing service's per-pod buffers in front of a full topic (``sim.bus.producer``)."""
+
+    def send(
+        self, pod: str, records: Sequence[int], partitions: Sequence[int],
+        done: Callable[[], None] | None = None,
+    ) -> tuple[ProcessGenerator | None, simpy.Event | None]:
+        """Append now where there is room, buffer the rest: ``(blocking, flushed)``, a
+        sub-process while the buffer is full and the event that fires once it is flushed."""
+
+    def crash(self, pod: str, lost: bool) -> None:
+        """``pod`` crashed: its buffer is gone (its records lost when ``lost``)."""

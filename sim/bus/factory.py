@@ -37,7 +37,8 @@ def make_topics(env: simpy.Environment, scenario: Scenario) -> dict[str, Any]:
     if kind == "kafka":
         return {name: _kafka_topic(env, scenario, name, key) for name, key in TOPICS.items()}
     # sqs / rabbitmq: an SNS topic / a fanout exchange per topic
-    return {name: queue_topic(env, scenario, name) for name in TOPICS}
+    return {name: _with_producer(queue_topic(env, scenario, name), scenario)
+            for name in TOPICS}
 
 
 def make_consumer(
@@ -71,14 +72,24 @@ def _kafka_topic(env: simpy.Environment, scenario: Scenario, name: str, key: str
     it can act within the run (``sim.bus.retention``), and the settings of the producer of the
     service producing to it (``Topic.producer_spec``, read by ``sim.bus.producer``)."""
     from sim.bus.retention import Retention, retention_s
-    from sim.topology import SERVICES
 
     spec = getattr(scenario.topics, key)
     topic = Topic(env, name, spec.partitions, spec.capacity_records, overflow=spec.overflow)
     keep_s = retention_s(scenario, key)
     if keep_s is not None:
         Retention(topic, keep_s, scenario.bus.settings.auto_offset_reset)
+    return _with_producer(topic, scenario)
+
+
+def _with_producer(topic: Any, scenario: Scenario) -> Any:
+    """Give ``topic`` the producer buffers of the service producing to it
+    (``deployments.<service>.producer``; ``topic.buffers``, None when a plain send does the
+    same: :func:`sim.bus.producer.producer_buffers`)."""
+    from sim.bus.producer import producer_buffers
+    from sim.topology import SERVICES
+
     for row in SERVICES:
-        if row.topic_out == name:
+        if row.topic_out == topic.name:
             topic.producer_spec = getattr(scenario.deployments, row.deployment).producer
+    topic.buffers = producer_buffers(topic)
     return topic

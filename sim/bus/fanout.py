@@ -78,6 +78,8 @@ class Fanout:
         self.name = name
         self.capacity_records = capacity_records
         self.overflow = overflow
+        self.producer_spec: Any = None  # the producing service's (sim.bus.factory)
+        self.buffers: Any = None  # its per-pod producer buffers (sim.bus.producer), or None
         self.queues: list[QueueBase] = []
         self.published = 0
         self.unrouted = 0

@@ -26,6 +26,7 @@ import simpy
 if TYPE_CHECKING:
     from sim.bus.feed import ScheduledProducer
     from sim.bus.group import ConsumerGroup
+    from sim.bus.producer import ProducerBuffers
     from sim.bus.retention import Retention
     from sim.scenario import ProducerSpec
 
@@ -69,6 +70,9 @@ class Topic:
     producer_spec : ProducerSpec or None
         The producer settings of the service producing to the topic (set by
         ``sim.bus.factory``; read by ``sim.bus.producer.producer_buffers``).
+    buffers : ProducerBuffers or None
+        That service's per-pod producer buffers (``sim.bus.producer``), None when a plain
+        :meth:`send` does the same (set by ``sim.bus.factory``).
     """
 
     def __init__(
@@ -100,6 +104,7 @@ class Topic:
         self.on_drop: OnDrop | None = None
         self.retention: Retention | None = None
         self.producer_spec: ProducerSpec | None = None
+        self.buffers: ProducerBuffers | None = None
 
     def release(self) -> None:
         """Drop the logs' records (after the run, before the frames are built; offsets stay)."""

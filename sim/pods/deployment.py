@@ -48,6 +48,8 @@ class Handler(Protocol):
     sub-process to ``yield from`` when the produce may block (bounded topic).
     ``drop(records, reason)`` accounts for records lost in a crash (at-most-once).
     ``release()`` frees what only the running system needs (called once, after the run).
+    ``crashed(pod, lost)`` tells it that ``pod`` crashed (its producer buffer dies with it; its
+    records are lost when ``lost``, the deployment being at-most-once).
     """
 
     def begin(self, records: list[int], pod: str) -> list[int]: ...
@@ -59,6 +61,8 @@ class Handler(Protocol):
     def drop(self, records: list[int], reason: str) -> None: ...
 
     def release(self) -> None: ...
+
+    def crashed(self, pod: str, lost: bool) -> None: ...
 
 
 class Pod:
@@ -164,6 +168,7 @@ class Deployment(Replicas):
         for proc in pod.procs:
             if proc.is_alive:
                 proc.interrupt("crash")
+        self.handler.crashed(pod.name, self.spec.delivery == "at_most_once")
         for member in pod.members:
             self.group.crash(member)  # no LeaveGroup: noticed after the session timeout
             self.ready_consumers.add(-1)

@@ -6,9 +6,9 @@ Defaults are the real systems':
   default list ``[RangeAssignor, CooperativeStickyAssignor]``), the eager rebalance protocol,
   ``session.timeout.ms`` 45 s, ``max.poll.interval.ms`` 300 s, ``auto.offset.reset`` latest,
   ``log.retention.hours`` 168;
-- Amazon SQS: standard queues, visibility timeout 30 s (1 s-12 h here; SQS allows 0), long polling up to 20 s, at
-  most 10 messages per ``ReceiveMessage``, retention 4 days (1 min-14 days), no redrive policy
-  unless ``max_receive_count`` (1-1000) is given;
+- Amazon SQS: standard queues, visibility timeout 30 s (1 s-12 h here; SQS allows 0), long
+  polling up to 20 s, at most 10 messages per ``ReceiveMessage``, retention 4 days (1 min-14
+  days), no redrive policy unless ``max_receive_count`` (1-1000) is given;
 - RabbitMQ 4.x quorum queues: ``delivery-limit`` 20, ``consumer_timeout`` 30 min; prefetch
   (``basic.qos``) 250, Spring AMQP's default (RabbitMQ's own 0 means unlimited).
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from sim.bus import Producer
-from sim.bus.producer import producer_buffers
 from sim.process import ProcessGenerator
 from sim.record.ledger import Ledger, Outcome
 from sim.topology import Stage
@@ -40,7 +39,7 @@ class IngestorService:
         self.any_error = bool(np.any(self.errors != None))  # noqa: E711 (elementwise)
         self.keys = table.customer_id
         self._out_partition: list[int] | None = None  # per row, built at the first produce
-        self.producer = None if self.topic_out is None else producer_buffers(self.topic_out)
+        self.producer = None if self.topic_out is None else self.topic_out.buffers
 
     def serve(self, row: int, start_s: float, end_s: float, server: str) -> ProcessGenerator | None:
         led = self.ledger

@@ -122,5 +122,8 @@ class LabelHandler:
         applied = self.applied
         self.ledger.labels_lost += len({r for r in records if not applied[r]})
 
+    def crashed(self, pod: str, lost: bool) -> None:
+        """Nothing to do: it produces nothing (no producer buffer)."""
+
     def release(self) -> None:
         """Nothing to free: the labels table is part of the results' inputs."""

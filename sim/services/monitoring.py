@@ -80,6 +80,9 @@ class MonitoringHandler:
         seen = self._seen
         self.lost += len({r for r in records if not seen[r]})
 
+    def crashed(self, pod: str, lost: bool) -> None:
+        """Nothing to do: it produces nothing (no producer buffer)."""
+
     def release(self) -> None:
         """Free the per-row flags."""
         self._seen = bytearray(0)

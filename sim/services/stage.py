@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from sim.bus import BusClient, Fetched, Producer
-from sim.bus.producer import producer_buffers
 from sim.process import ProcessGenerator
 from sim.record.ledger import Ledger, Outcome
 from sim.topology import Stage
@@ -54,7 +53,7 @@ class ConsumerStage:
             if self.topic_out is None
             else self.topic_out.partition_of(table.customer_id).tolist()
         )
-        self.producer = None if self.topic_out is None else producer_buffers(self.topic_out)
+        self.producer = None if self.topic_out is None else self.topic_out.buffers
 
     def compute(self, rows: np.ndarray, row_list: list[int]) -> None:
         """The stage's real work on fresh rows (the same rows as an array and as a list)."""
@@ -111,6 +110,11 @@ class ConsumerStage:
 
     def drop(self, records: list[int], reason: str) -> None:
         self.ledger.finish(np.array(records, dtype=np.int64), Outcome.LOST, self.stage, reason)
+
+    def crashed(self, pod: str, lost: bool) -> None:
+        """``pod`` crashed: its producer buffer is gone (``sim.bus.ProducerBuffer.crash``)."""
+        if self.producer is not None:
+            self.producer.crash(pod, lost)
 
     def release(self) -> None:
         """Nothing to free (stages that hold per-run arrays override this)."""
