@@ -150,3 +150,13 @@ def test_run_with_pauses_counts_what_the_groups_pauses_held(small) -> None:
     assert none.paused_records == 0 and none.paused_partition_s == 0.0
     with pytest.raises(InputError, match="deployment"):
         run_with_pauses(with_changes(small, "last_stage", "transaction_ingestor"))
+
+
+def test_stage_capacity_caps_servers_at_partitions_only_on_kafka() -> None:
+    from sim.analysis.plots import stage_capacity
+    from sim.scenario import load_preset, on_bus, with_changes
+
+    sc = with_changes(load_preset("small"), "deployments.feature_enricher.replicas", 5)
+    kafka = stage_capacity(sc).loc["feature_enricher", "servers"]
+    sqs = stage_capacity(on_bus(sc, "sqs")).loc["feature_enricher", "servers"]
+    assert (kafka, sqs) == (sc.topics.transactions.partitions, 5)

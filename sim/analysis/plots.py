@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.analysis.bus import active_consumers
 from sim.analysis.dashboard import settle_last_interval
 from sim.record.results import Results
 from sim.scenario import Scenario
@@ -76,11 +77,12 @@ def _stages(scenario: Scenario) -> list[str]:
 def stage_capacity(scenario: Scenario) -> pd.DataFrame:
     """Service capacity of each stage of ``scenario`` at full batches.
 
-    A stage has ``c`` servers: ``replicas × concurrency`` (for a consumer deployment at most the
-    partitions of the topic it reads, since a consumer group uses at most one consumer per
-    partition). A server serves a batch of ``b`` records (``max_poll_records``; 1 at the
-    ingestor) in ``fixed_s + per_record_s × b`` seconds on average (the random factor has mean
-    1), so the stage's capacity is ``c μ = c b / (fixed_s + per_record_s b)`` records per second.
+    A stage has ``c`` servers: ``replicas × concurrency`` (for a consumer deployment on Kafka at
+    most the partitions of the topic it reads, since a consumer group uses at most one consumer
+    per partition; SQS and RabbitMQ have no such cap: ``sim.analysis.bus.active_consumers``).
+    A server serves a batch of ``b`` records (``max_poll_records``; 1 at the ingestor) in
+    ``fixed_s + per_record_s × b`` seconds on average (the random factor has mean 1), so the
+    stage's capacity is ``c μ = c b / (fixed_s + per_record_s b)`` records per second.
     Smaller batches (a lightly loaded stage) give a lower capacity: the fixed cost per poll is
     shared by fewer records.
 
@@ -103,7 +105,7 @@ def stage_capacity(scenario: Scenario) -> pd.DataFrame:
         servers = spec.replicas * spec.concurrency
         batch = 1
         if stage in CONSUMED:
-            servers = min(servers, getattr(scenario.topics, CONSUMED[stage]).partitions)
+            servers = active_consumers(scenario, stage)  # Kafka: at most one per partition
             batch = spec.max_poll_records
         batch_s = spec.service.fixed_s + spec.service.per_record_s * batch
         cap = servers * batch / batch_s if batch_s > 0 else math.inf

@@ -121,6 +121,9 @@ def summarise(
             "max_lag": float(lag.max()) if len(lag) else 0.0,
             "max_label_lag": float(label_lag.max()) if len(label_lag) else 0.0,
             "rebalances": int(sum(g.rebalances for g in s.groups.values())),
+            "rebalance_paused_records": int(
+                sum(getattr(g, "paused_records", 0) for g in s.groups.values())
+            ),
             "sim_time_s": float(s.env.now),
             "wall_s": float(wall_s),
         }

@@ -54,6 +54,9 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
   (feature-enricher, fraud-detector, alert-service), the label feed excluded;
 - ``max_label_lag``: the label feed's largest sampled lag (records; 0 without a label feed);
 - ``rebalances``: consumer-group rebalances;
+- ``rebalance_paused_records``: records that waited on, or arrived on, a partition while a
+  rebalance paused it, summed over the Kafka groups (``sim.bus.rebalance``; 0 on a queue bus,
+  which does not rebalance); eager rebalancing pauses more of them than cooperative;
 - ``sim_time_s``: processing time simulated (s); ``wall_s``: wall time of build and run (s).
 """
 
@@ -100,6 +103,7 @@ SUMMARY_KEYS = (
     "max_lag",
     "max_label_lag",
     "rebalances",
+    "rebalance_paused_records",
     "sim_time_s",
     "wall_s",
 )
