@@ -11,7 +11,9 @@ run with far fewer SimPy events, but only where nothing can hold the producer ba
 
 Neither twin is taken on a topic whose retention acts within the run (``retention_s`` shorter
 than ``max_duration_s``, ``sim.bus.retention``): deleting records needs each append's time,
-which only the event path gives.
+which only the event path gives. Nor is either taken on a queue bus (``bus.kind`` sqs or
+rabbitmq): a queue has no scheduled producer (the ingestor keeps its schedule when it is the
+last stage, since then nothing is produced).
 
 ``engine.fast_paths: off`` forces both event models; ``auto`` (the default) takes a twin
 whenever the scenario has nothing it cannot honour, and says why not otherwise

@@ -37,7 +37,8 @@ import simpy
 
 from sim.bus.fetched import Fetched
 from sim.bus.group import Delivery, Member
-from sim.bus.queue import Deadlines, Message, QueueBase
+from sim.bus.message import Deadlines, Message
+from sim.bus.queue import QueueBase
 from sim.scenario.bus import SqsSpec
 
 __all__ = ["SqsQueue"]
