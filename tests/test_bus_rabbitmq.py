@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
+from bus_handlers import LogHandler
 
 from sim.bus import Member
 from sim.bus.fanout import Fanout
@@ -75,27 +76,6 @@ def test_in_flight_per_consumer_never_exceeds_prefetch():
     assert max(peak.values()) == 7  # the window is reached, never passed
 
 
-class _Log:
-    def __init__(self, env):
-        self.env = env
-        self.finished: list[tuple[float, list[int], list[int]]] = []
-
-    def begin(self, records, pod):
-        return list(records)
-
-    def finish(self, rows, start_s, pod, fetched):
-        self.finished.append((self.env.now, list(fetched.records), fetched.attempts))
-
-    def crashed(self, pod, lost):
-        pass
-
-    def drop(self, records, reason):
-        raise AssertionError("at-least-once never drops")
-
-    def release(self):
-        pass
-
-
 def test_a_crash_requeues_the_unacked_at_once_with_the_redelivered_flag():
     env, topic, q, _, _ = _queue()
     topic.send([0, 1, 2, 3], [0, 1, 2, 3])
@@ -103,7 +83,7 @@ def test_a_crash_requeues_the_unacked_at_once_with_the_redelivered_flag():
         replicas=2, max_poll_records=4,
         service=ServiceTimeSpec(distribution="deterministic", fixed_s=0.0, per_record_s=1.0),
     )
-    log = _Log(env)
+    log = LogHandler(env)
     dep = Deployment(env, "d", spec, q, log, np.random.default_rng(0))
     dep.start()
     env.run(until=2.0)  # pod 0 holds the 4 messages, pod 1 waits

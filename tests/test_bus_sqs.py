@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
+from bus_handlers import LogHandler
 
 from sim.bus import Member
 from sim.bus.fanout import Fanout
@@ -85,29 +86,6 @@ def test_an_undeleted_message_reappears_after_the_visibility_timeout_as_a_duplic
     assert q.commit(again) and q.lag() == 0
 
 
-class _Log:
-    """A handler that logs (time, records, attempts) of each finished batch."""
-
-    def __init__(self, env):
-        self.env = env
-        self.finished: list[tuple[float, list[int], list[int]]] = []
-
-    def begin(self, records, pod):
-        return list(records)
-
-    def finish(self, rows, start_s, pod, fetched):
-        self.finished.append((self.env.now, list(fetched.records), fetched.attempts))
-
-    def crashed(self, pod, lost):
-        pass
-
-    def drop(self, records, reason):
-        raise AssertionError("at-least-once never drops")
-
-    def release(self):
-        pass
-
-
 def test_a_consumer_dying_after_a_receive_makes_it_reappear_after_the_visibility_timeout():
     env, topic, q, _ = _queue(visibility_timeout_s=20.0)
     _publish(topic, range(4))
@@ -115,7 +93,7 @@ def test_a_consumer_dying_after_a_receive_makes_it_reappear_after_the_visibility
         replicas=1, max_poll_records=10,
         service=ServiceTimeSpec(distribution="deterministic", fixed_s=0.0, per_record_s=1.0),
     )
-    log = _Log(env)
+    log = LogHandler(env)
     dep = Deployment(env, "d", spec, q, log, np.random.default_rng(0))
     dep.start()
     env.run(until=2.0)  # the batch (4 s of work) is in hand

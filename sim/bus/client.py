@@ -37,14 +37,13 @@ from typing import Protocol
 import numpy as np
 import simpy
 
+from sim.bus.drops import OnDrop, report_drop
 from sim.bus.fetched import Fetched
 from sim.bus.group import Member
 from sim.process import ProcessGenerator
 
-__all__ = ["BusClient", "Consumer", "OnDrop", "Producer", "ProducerBuffer"]
+__all__ = ["BusClient", "Consumer", "OnDrop", "Producer", "ProducerBuffer", "report_drop"]
 
-OnDrop = Callable[[list[int], str, str], None]
-"""``on_drop(records, outcome, reason)``: records the bus dropped (see the module docstring)."""
 
 
 class BusClient(Protocol):

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.bus.client import OnDrop
+from sim.bus.drops import OnDrop, report_drop
 from sim.bus.queue import QueueBase
 from sim.bus.rabbitmq import RabbitQueue
 from sim.bus.sqs import SqsQueue
@@ -121,10 +121,7 @@ class Fanout:
         RuntimeError
             No :attr:`on_drop` is wired.
         """
-        if self.on_drop is None:
-            raise RuntimeError(f"topic {self.name}: {len(records)} records {outcome} "
-                               f"({reason}) but no on_drop is wired")
-        self.on_drop(records, outcome, reason)
+        report_drop(self.on_drop, f"topic {self.name}", records, outcome, reason)
 
     def partition_of(self, keys: np.ndarray) -> np.ndarray:
         """The key of each record itself (the card; an SQS FIFO message group id)."""

@@ -37,7 +37,7 @@ from typing import Any
 
 import simpy
 
-from sim.bus.client import OnDrop
+from sim.bus.drops import OnDrop, report_drop
 from sim.bus.group import Delivery, Member
 from sim.bus.message import Message
 from sim.process import ProcessGenerator
@@ -299,10 +299,7 @@ class QueueBase:
             self.dead_lettered += len(msgs)
         elif outcome == "lost":
             self.expired += len(msgs)
-        if self.on_drop is None:
-            raise RuntimeError(f"queue {self.name}: {len(msgs)} records {outcome} ({reason}) "
-                               "but no on_drop is wired")
-        self.on_drop([m.record for m in msgs], outcome, reason)
+        report_drop(self.on_drop, f"queue {self.name}", [m.record for m in msgs], outcome, reason)
         self._freed()
 
     def _freed(self) -> None:

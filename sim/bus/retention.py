@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import simpy
 
+from sim.bus.drops import report_drop
 from sim.scenario.bus import default_retention_s
 
 if TYPE_CHECKING:
@@ -176,8 +177,5 @@ class Retention:
     def _report(self, group: Any, records: list[int], reason: str) -> None:
         if not records:
             return
-        on_drop = getattr(group, "on_drop", None)
-        if on_drop is None:
-            raise RuntimeError(f"topic {self.topic.name}: {len(records)} records lost to "
-                               f"retention but group {group.name} has no on_drop wired")
-        on_drop(list(records), "lost", reason)
+        report_drop(getattr(group, "on_drop", None), f"group {group.name} of topic "
+                    f"{self.topic.name}", list(records), "lost", reason)

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
+from sim.bus.drops import report_drop
+
 if TYPE_CHECKING:
     from sim.bus.feed import ScheduledProducer
     from sim.bus.group import ConsumerGroup
@@ -275,10 +277,7 @@ class Topic:
         RuntimeError
             No :attr:`on_drop` is wired.
         """
-        if self.on_drop is None:
-            raise RuntimeError(f"topic {self.name}: {len(records)} records {outcome} "
-                               f"({reason}) but no on_drop is wired")
-        self.on_drop(records, outcome, reason)
+        report_drop(self.on_drop, f"topic {self.name}", records, outcome, reason)
 
     def space(self, partition: int) -> simpy.Event:
         """The event triggered once ``partition`` has room again (after a commit frees it)."""
