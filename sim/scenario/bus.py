@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sim.scenario.base import Frozen as _Frozen
 from sim.scenario.deployments import Overflow
@@ -153,15 +153,22 @@ class BusSpec(_Frozen):
             return data
         kind = data.get("kind", "kafka")
         data = dict(data)
-        for other in ("kafka", "sqs", "rabbitmq"):
-            if other != kind and data.get(other) is not None:
-                raise ValueError(
-                    f"{other}: settings of a {other} bus, but kind is {kind!r}; remove them "
-                    f"or set kind: {other}"
-                )
         if kind in ("kafka", "sqs", "rabbitmq") and data.get(kind) is None:
             data[kind] = {}
         return data
+
+    @field_validator("kafka", "sqs", "rabbitmq")
+    @classmethod
+    def _of_its_kind(cls, block: Any, info: ValidationInfo) -> Any:
+        """Settings for another kind of bus are an error (``bus.sqs`` on a Kafka bus)."""
+        kind = info.data.get("kind")
+        if block is not None and kind is not None and info.field_name != kind:
+            raise ValueError(
+                f"settings of a {info.field_name} bus, but bus.kind is {kind!r}: remove them "
+                f"or set bus.kind: {info.field_name} (sim.scenario.on_bus moves a scenario "
+                "to another bus)"
+            )
+        return block
 
     @property
     def settings(self) -> KafkaSpec | SqsSpec | RabbitMQSpec:
