@@ -223,3 +223,17 @@ def test_a_shedding_run_shows_its_reason(shedding) -> None:
 def test_doctests() -> None:
     assert doctest.testmod(dashboard_bus).failed == 0
     assert doctest.testmod(timeaxis).failed == 0
+
+
+def test_pod_crashes_are_marked_on_the_lag_panel_once_in_the_legend() -> None:
+    from sim import load_preset, run, with_changes
+    from sim.analysis.dashboard import plot_dashboard
+
+    sc = with_changes(load_preset("small"), "faults", [{"deployment": "feature_enricher",
+                                                       "at_s": 20.0}])
+    fig = plot_dashboard(run(sc, progress=False))
+    lag = next(a for a in fig.axes if a.get_title().startswith("Consumer lag"))
+    marks = [li for li in lag.lines if str(li.get_gid()).startswith("pod_crash:")]
+    assert [float(m.get_xdata()[0]) for m in marks] == [20.0]
+    labels = [t.get_text() for t in lag.get_legend().get_texts()]
+    assert labels.count("pod crash") == 1 and not any(t.startswith("_") for t in labels)

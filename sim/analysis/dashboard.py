@@ -233,12 +233,16 @@ def _grid(drops: bool) -> tuple[Figure, np.ndarray, list[Axes]]:
 
 def _shade_rebalances(results: Results, lag: Axes, latency: Axes) -> None:
     """Rebalance pauses shaded on the lag panel (every group, in the colour of its lag line;
-    one legend entry says so) and on the latency panel (the transaction path's groups, a
-    legend per group)."""
+    one legend entry says so; pod crashes as dashed lines) and on the latency panel (the
+    transaction path's groups, a legend per group)."""
     pauses = bus.rebalance_pauses(results.incidents)
     colours = bus.pause_colours(lag, pauses)
-    if bus.shade_pauses(lag, pauses, colours) and lag.lines:
-        lag.legend(handles=[*lag.lines, bus.pause_key()], fontsize=7, loc="upper left")
+    lines = list(lag.lines)  # the lag lines, before the crash markers (also lines)
+    keys = [bus.pause_key()] if bus.shade_pauses(lag, pauses, colours) else []
+    crash = bus.mark_crashes(lag, results.incidents)
+    keys += [crash] if crash is not None else []
+    if keys and lines:
+        lag.legend(handles=[*lines, *keys], fontsize=7, loc="upper left")
     bus.pause_legend(latency, bus.shade_pauses(latency, pauses, colours, bus.TRANSACTION_GROUPS))
 
 

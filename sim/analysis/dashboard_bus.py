@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.legend import Legend
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from sim.record.incidents import DROP_KINDS, drop_count
@@ -29,6 +30,7 @@ __all__ = [
     "DROP_COLOURS",
     "drop_events",
     "drop_reasons",
+    "mark_crashes",
     "draw_drops",
     "draw_reasons_table",
     "has_drops",
@@ -162,6 +164,8 @@ def _cumulative(times: np.ndarray, counts: np.ndarray, end_s: float):
 
 
 def _reason_label(outcome: str, reason: str, what: str, n: float) -> str:
+    if len(reason) > 60:  # the table beside it gives the reasons in full
+        reason = reason[:57] + "..."
     label = f"{outcome.replace('_', '-')}: {reason}"
     if what not in ("records", "transactions"):
         label += f" ({what})"
@@ -220,7 +224,7 @@ def draw_drops(ax: Axes, transactions: pd.DataFrame, metrics: pd.DataFrame,
     ax.set_ylim(0, max(top, 1.0) * (1.15 + 0.1 * len(ax.lines)))  # room for the legend
     ax.grid(alpha=0.3)
     if ax.lines:
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=6, loc="upper left", framealpha=0.85)
 
 
 def draw_reasons_table(ax: Axes, transactions: pd.DataFrame) -> None:
@@ -273,6 +277,17 @@ def pause_colours(lag_ax: Axes, pauses: pd.DataFrame) -> dict[str, str]:
             colours[group] = f"C{k % 10}"
             k += 1
     return colours
+
+
+def mark_crashes(ax: Axes, incidents: pd.DataFrame) -> Line2D | None:
+    """A dashed dark-red vertical line at each ``pod_crash`` incident on ``ax`` (``gid``
+    ``"pod_crash:<pod>"``); returns the legend entry, or None without a crash."""
+    crashes = incidents[incidents["kind"] == "pod_crash"]
+    for t, pod in zip(crashes["time_s"], crashes["target"], strict=True):
+        ax.axvline(float(t), color="darkred", ls="--", lw=1.0, zorder=0.6, gid=f"pod_crash:{pod}")
+    if not len(crashes):
+        return None
+    return Line2D([], [], color="darkred", ls="--", lw=1.0, label="pod crash")
 
 
 def pause_key() -> Patch:

@@ -145,7 +145,7 @@ class Membership:
         self._joins += 1
         member.alive, member.evicted, member.poll_deadline_s = True, False, None
         self.members.append(member)
-        self._rebalance(f"{member.name} joined")
+        self._rebalance(f"{member.member_id} joined")
 
     def leave(self, member: Member) -> None:
         """Remove ``member`` gracefully (scale-down: Kafka's ``LeaveGroup``) and rebalance."""
@@ -166,7 +166,8 @@ class Membership:
             return
         self.members.remove(member)
         self._back_to_committed(member.partitions)
-        self._rebalance(f"{member.name} session timeout ({self.session_timeout_s:g} s)")
+        self._rebalance(f"{member.member_id} (crashed) session timeout "
+                        f"({self.session_timeout_s:g} s)")
 
     def _back_to_committed(self, partitions: Sequence[int]) -> None:
         """A new owner resumes from the committed offset (Kafka keeps no position per group)."""

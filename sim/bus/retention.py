@@ -159,16 +159,16 @@ class Retention:
         """``group``'s position on ``p`` was deleted: report what it never read, resume."""
         topic, start = self.topic, self.log_start[p]
         pos, log = group.position[p], topic.logs[p]
-        where = f"partition {p}, group {group.name}"
+        # one reason per cause, the same on every partition (the spans give each one's)
         self._report(group, log[pos:start],
                      f"retention: deleted after retention_s={self.retention_s:g} s before "
-                     f"the group read them ({where})")
+                     "the group read them")
         new = start
         if self.reset == "latest":
             new = topic.ends[p]
             self._report(group, log[start:new],
-                         f"retention: skipped by auto.offset.reset=latest after its position "
-                         f"was deleted ({where})")
+                         "retention: skipped by auto.offset.reset=latest after the group's "
+                         "position was deleted")
         group.position[p] = new
         if group.committed[p] < new:
             group.committed[p] = new

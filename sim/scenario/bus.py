@@ -198,13 +198,16 @@ def bus_errors(sc: Any) -> str | None:
     from sim.topology import SERVICES, TOPICS
 
     kind = sc.bus.kind
+    parted = {key: getattr(sc.topics, key).partitions for key in TOPICS.values()}
+    parted = {key: n for key, n in parted.items() if n != 1}
+    if kind != "kafka" and parted:
+        return (
+            f"{', '.join(f'topics.{key}.partitions' for key in parted)}: a {kind} queue has no "
+            f"partitions, must be 1 (got {', '.join(map(str, parted.values()))}); leave them "
+            "out (a topic on a queue bus has 1) or use sim.scenario.on_bus"
+        )
     for name, key in TOPICS.items():
         spec = getattr(sc.topics, key)
-        if kind != "kafka" and spec.partitions != 1:
-            return (
-                f"topics.{key}.partitions: a {kind} queue has no partitions, must be 1 "
-                f"(got {spec.partitions}); sim.scenario.on_bus converts a scenario"
-            )
         if spec.retention_s is None:
             continue
         if kind == "sqs" and not 60.0 <= spec.retention_s <= 1209600.0:
