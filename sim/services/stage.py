@@ -59,7 +59,7 @@ class ConsumerStage:
         """The stage's real work on fresh rows (the same rows as an array and as a list)."""
 
     def begin(self, records: list[int], pod: str) -> list[int]:
-        rows = self.ledger.fresh(self.stage, records)
+        rows = self.ledger.fresh(self.stage, records, pod)
         if rows:
             self.compute(np.array(rows, dtype=np.int64), rows)
         return rows
@@ -112,7 +112,9 @@ class ConsumerStage:
         self.ledger.finish(np.array(records, dtype=np.int64), Outcome.LOST, self.stage, reason)
 
     def crashed(self, pod: str, lost: bool) -> None:
-        """``pod`` crashed: its producer buffer is gone (``sim.bus.ProducerBuffer.crash``)."""
+        """``pod`` crashed: the rows it was serving may be served again when redelivered
+        (``Ledger.release``), and its producer buffer is gone (``sim.bus.ProducerBuffer``)."""
+        self.ledger.release(self.stage, pod)
         if self.producer is not None:
             self.producer.crash(pod, lost)
 
