@@ -96,3 +96,13 @@ def small(tmp_path_factory: pytest.TempPathFactory):
     mp.setenv("TINYBOTS_CACHE", str(tmp_path_factory.mktemp("cache")))
     yield sim.load_preset("small")
     mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close the matplotlib figures a test leaves open (they pile up over the session)."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")

@@ -21,6 +21,14 @@ BAD = [
     ({"topics": {"features_ready": {"retention_s": 0.5}},
       "deployments": {"fraud_detector": {"fetch_max_wait_s": 2.0}}},
      "topics.features_ready.retention_s"),
+    # ... or than serving one record
+    ({"topics": {"transactions": {"retention_s": 0.5}},
+      "deployments": {"feature_enricher": {"service": {"fixed_s": 1.0}}}},
+     "topics.transactions.retention_s"),
+    # a deterministic poll that always outlasts max.poll.interval.ms (an eviction livelock)
+    ({"bus": {"kafka": {"max_poll_interval_s": 1}}, "deployments": {"feature_enricher": {
+        "service": {"distribution": "deterministic", "fixed_s": 3.0}}}},
+     "bus.kafka.max_poll_interval_s"),
     # SQS keeps messages at least 60 s
     ({"bus": {"kind": "sqs"}, "topics": {"labels": {"retention_s": 30}}},
      "topics.labels.retention_s"),
@@ -72,3 +80,5 @@ def test_moving_a_preset_to_another_bus_points_to_on_bus():
     assert back.topics.transactions.partitions == 6 and back.bus.settings.assignment_strategy
     with pytest.raises(InputError, match="bus.kind"):
         on_bus(sc, "kinesis")
+    with pytest.raises(InputError, match="on_bus"):  # the SQS block of a Kafka scenario
+        with_changes(load_preset("small"), "bus.sqs.queue_type", "fifo")

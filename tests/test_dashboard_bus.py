@@ -236,4 +236,5 @@ def test_pod_crashes_are_marked_on_the_lag_panel_once_in_the_legend() -> None:
     marks = [li for li in lag.lines if str(li.get_gid()).startswith("pod_crash:")]
     assert [float(m.get_xdata()[0]) for m in marks] == [20.0]
     labels = [t.get_text() for t in lag.get_legend().get_texts()]
+    plt.close(fig)
     assert labels.count("pod crash") == 1 and not any(t.startswith("_") for t in labels)

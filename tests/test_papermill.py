@@ -58,6 +58,7 @@ def test_slider_panel_shows_the_view_and_follows_the_slider() -> None:
 
     from sim.analysis.panels import slider_panel
 
+    plt.close("all")  # figures other tests of this process left open are not the panel's
     calls = []
 
     def view(n: int) -> list:

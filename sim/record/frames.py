@@ -12,7 +12,7 @@ import pandas as pd
 
 from sim.record.ledger import Outcome
 from sim.record.results import SUMMARY_KEYS, Results
-from sim.topology import LABEL_FEED, MONITORING, PIPELINE, STAGES, Stage
+from sim.topology import LABEL_FEED, MONITORING, PIPELINE, STAGES, Stage, row_of
 
 if TYPE_CHECKING:
     from sim.system import System
@@ -121,9 +121,10 @@ def summarise(
             "max_lag": float(lag.max()) if len(lag) else 0.0,
             "max_label_lag": float(label_lag.max()) if len(label_lag) else 0.0,
             "rebalances": int(sum(g.rebalances for g in s.groups.values())),
-            "rebalance_paused_records": int(
-                sum(getattr(g, "paused_records", 0) for g in s.groups.values())
-            ),
+            "rebalance_paused_records": int(sum(  # transactions only: the pipeline's groups
+                getattr(g, "paused_records", 0) for k, g in s.groups.items()
+                if row_of(k).stage is not None
+            )),
             "sim_time_s": float(s.env.now),
             "wall_s": float(wall_s),
         }

@@ -55,8 +55,9 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
 - ``max_label_lag``: the label feed's largest sampled lag (records; 0 without a label feed);
 - ``rebalances``: consumer-group rebalances;
 - ``rebalance_paused_records``: records that waited on, or arrived on, a partition while a
-  rebalance paused it, summed over the Kafka groups (``sim.bus.rebalance``; 0 on a queue bus,
-  which does not rebalance); eager rebalancing pauses more of them than cooperative;
+  rebalance paused it, summed over the transaction pipeline's Kafka groups (as ``max_lag``,
+  side consumers left out; ``sim.bus.rebalance``; 0 on a queue bus, which does not
+  rebalance); eager rebalancing pauses more of them than cooperative;
 - ``sim_time_s``: processing time simulated (s); ``wall_s``: wall time of build and run (s).
 """
 

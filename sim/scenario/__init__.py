@@ -341,6 +341,11 @@ def with_changes(scenario: Scenario, path: str, value: Any) -> Scenario:
     for key in keys[:-1]:
         if not isinstance(node, dict) or key not in node:
             raise InputError(f"{path}: no such scenario field ({key!r})")
+        if node[key] is None and key in ("kafka", "sqs", "rabbitmq"):
+            raise InputError(
+                f"{path}: bus.{key} is not set (bus.kind is {scenario.bus.kind!r}); "
+                f"sim.scenario.on_bus(scenario, {key!r}) moves the scenario to that bus"
+            )
         node = node[key]
     if not isinstance(node, dict) or keys[-1] not in node:
         raise InputError(f"{path}: no such scenario field ({keys[-1]!r})")

@@ -192,12 +192,28 @@ def bus_errors(sc: Any) -> str | None:
 
     - a queue (SQS, RabbitMQ) has no partitions: ``topics.*.partitions`` must be 1;
     - SQS keeps messages 60 s-14 days (``MessageRetentionPeriod``);
-    - a retention no longer than one poll of the consumer (``fetch_max_wait_s``, or SQS's
-      ``wait_time_s``) would delete records while their consumer waits for them.
+    - a retention no longer than one poll of the consumer (its ``fetch_max_wait_s``, the mean
+      time it serves one record, or SQS's ``wait_time_s``) would delete records while their
+      consumer waits for them or serves the one before;
+    - on Kafka, a deterministic poll that always outlasts ``max_poll_interval_s`` would have
+      its member evicted after every poll for ever (a livelock).
     """
     from sim.topology import SERVICES, TOPICS
 
     kind = sc.bus.kind
+    if kind == "kafka":
+        limit = sc.bus.settings.max_poll_interval_s
+        for row in SERVICES:
+            dep = getattr(sc.deployments, row.deployment)
+            if row.topic_in is not None and dep.service.distribution == "deterministic" and (
+                dep.service.fixed_s >= limit
+            ):
+                return (
+                    f"bus.kafka.max_poll_interval_s: every poll of {row.deployment} takes at "
+                    f"least its fixed_s ({dep.service.fixed_s:g} s), so its members would be "
+                    f"evicted after every poll for ever; must be > {dep.service.fixed_s:g}, got "
+                    f"{limit:g}"
+                )
     parted = {key: getattr(sc.topics, key).partitions for key in TOPICS.values()}
     parted = {key: n for key, n in parted.items() if n != 1}
     if kind != "kafka" and parted:
@@ -218,8 +234,12 @@ def bus_errors(sc: Any) -> str | None:
         for row in SERVICES:
             if row.topic_in != name:
                 continue
-            poll = getattr(sc.deployments, row.deployment).fetch_max_wait_s
+            dep = getattr(sc.deployments, row.deployment)
+            poll = dep.fetch_max_wait_s
             what = f"deployments.{row.deployment}.fetch_max_wait_s"
+            one = dep.service.fixed_s + dep.service.per_record_s  # serving one record
+            if one > poll:
+                poll, what = one, f"the mean service time of one record at {row.deployment}"
             if kind == "sqs" and sc.bus.settings.wait_time_s > poll:
                 poll, what = sc.bus.settings.wait_time_s, "bus.sqs.wait_time_s"
             if spec.retention_s <= poll:
