@@ -150,9 +150,10 @@ class Ledger:
         The span is kept; the per-row ``start`` / ``end`` columns of stages before the last are
         written from the spans by :meth:`close` (the last stage's at once: completion).
         """
-        flags = self._served[stage]
+        flags, taken = self._served[stage], self._taken[stage]
         for r in rows:
             flags[r] = 1
+            taken[r] = 1
         held = self._held.get((stage, pod))
         if held:
             held.difference_update(rows)
