@@ -26,7 +26,7 @@ Records the bus itself drops (a produce rejected by a full topic, records delete
 before a group read them, messages moved to a dead-letter queue) are reported to the
 ``on_drop(records, outcome, reason)`` callable of the topic (produce side) or the consumer
 (consume side), :data:`OnDrop`; ``outcome`` is ``"shed"``, ``"lost"`` or ``"dead_lettered"``.
-The wiring (``sim.system``) sets it, so every such record is counted with its reason.
+The wiring (``sim.record.drops``) sets it, so every such record is counted with its reason.
 """
 
 from __future__ import annotations

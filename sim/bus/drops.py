@@ -1,6 +1,6 @@
 """Records the bus drops: the ``on_drop(records, outcome, reason)`` callback every bus object has.
 
-``outcome`` is ``"shed"``, ``"lost"`` or ``"dead_lettered"``; the wiring (``sim.system``) sets
+``outcome`` is ``"shed"``, ``"lost"`` or ``"dead_lettered"``; the wiring (``sim.record.drops``) sets
 each topic's and consumer's ``on_drop`` so that every dropped record is counted with its reason.
 """
 

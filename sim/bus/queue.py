@@ -25,7 +25,7 @@ Shared here:
 - timers (:class:`sim.bus.message.Deadlines`): one SimPy timer per queue for the next
   visibility timeout / consumer timeout, however many deliveries are open;
 - drops go to ``on_drop(records, outcome, reason)`` (:data:`sim.bus.client.OnDrop`), set by the
-  wiring (``sim.system``).
+  wiring (``sim.record.drops``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ record at the exact instant it expires (Kafka deletes whole segments on a check 
 ``log.retention.check.interval.ms``; a record-level clock is the limit of small segments).
 
 What a group never read is lost for it: :class:`Retention` reports it to the group's
-``on_drop(records, "lost", reason)`` (set by the wiring, ``sim.system``), the reason starting
+``on_drop(records, "lost", reason)`` (set by the wiring, ``sim.record.drops``), the reason starting
 with ``"retention"`` (the skipped records of a ``latest`` reset name
 ``auto.offset.reset=latest``). The records stay in the topic's Python lists (offsets index
 them); only the log start moves, and with it the group's position (and committed offset, which

@@ -66,7 +66,7 @@ class Topic:
     scheduled : ScheduledProducer or None
         The producer known in advance, if any (set by :meth:`schedule`).
     on_drop : callable(records, outcome, reason) or None
-        Where records the topic rejects are reported (set by the wiring, ``sim.system``).
+        Where records the topic rejects are reported (set by the wiring, ``sim.record.drops``).
     retention : Retention or None
         The retention deleting old records, if it can act within the run (it attaches itself).
     producer_spec : ProducerSpec or None
