@@ -1,11 +1,13 @@
 """Pure decisions, with no SimPy inside: unit-tested against the real systems' documented rules.
 
-Today the alert-service's policy (``sim.policies.alert``); the autoscalers, circuit breaker and
-retry policies of later issues belong here too. SimPy processes only drive them.
+The alert-service's policy (``sim.policies.alert``) and the Kubernetes HPA's decision
+(``sim.policies.hpa``, not yet driven by a loop); the KEDA trigger, circuit breaker and retry
+policies of later issues belong here too. SimPy processes only drive them.
 """
 
 from __future__ import annotations
 
 from sim.policies.alert import AlertPolicy
+from sim.policies.hpa import HorizontalPodAutoscaler
 
-__all__ = ["AlertPolicy"]
+__all__ = ["AlertPolicy", "HorizontalPodAutoscaler"]
