@@ -31,6 +31,7 @@ Shared here:
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -45,7 +46,7 @@ from sim.process import ProcessGenerator
 __all__ = ["QueueBase"]
 
 
-class QueueBase:
+class QueueBase(ABC):
     """The consumer side shared by SQS and RabbitMQ queues (see the module docstring).
 
     Parameters
@@ -113,26 +114,26 @@ class QueueBase:
         self._sent: deque[Message] = deque()  # in send order, for retention
         self._sweep_at = math.inf  # when the pending retention sweep runs (inf: none)
 
-    # -- what a subclass defines ---------------------------------------------------------
+    # -- what a subclass defines (sim.bus.sqs, sim.bus.rabbitmq) ---------------------------
+    @abstractmethod
     def ready_count(self) -> int:
         """Messages a consumer could take now (visible / ready, not held)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def visible(self) -> int:
         """Messages waiting in the queue, not held by a consumer."""
-        raise NotImplementedError
 
     def available(self, member: Member) -> int:
         """Messages ``member`` could take now."""
         return self.ready_count()
 
+    @abstractmethod
     def _push(self, msgs: list[Message]) -> None:
         """Make newly published messages takeable."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _unlist(self, msg: Message) -> None:
         """``msg`` (waiting, not held) expired: take it out of the waiting structures."""
-        raise NotImplementedError
 
     # -- the protocol (sim.bus.client.Consumer) ------------------------------------------
     @property
