@@ -16,7 +16,7 @@ class LogHandler:
     def finish(self, rows, start_s, pod, fetched):
         self.finished.append((self.env.now, list(fetched.records), fetched.attempts))
 
-    def crashed(self, pod, lost):
+    def crashed(self, pod, lost, records):
         pass
 
     def drop(self, records, reason):

@@ -205,7 +205,7 @@ class _Handler:
     def finish(self, rows, start_s, pod, fetched):
         return None
 
-    def crashed(self, pod, lost):
+    def crashed(self, pod, lost, records):
         pass
 
     def drop(self, records, reason):

@@ -84,7 +84,7 @@ class _AttemptsHandler:
     def finish(self, rows, start_s, pod, fetched):
         self.finished.append((list(fetched.records), fetched.attempts))
 
-    def crashed(self, pod, lost):
+    def crashed(self, pod, lost, records):
         pass
 
     def drop(self, records, reason):

@@ -30,7 +30,7 @@ class RecordingHandler:
         return
         yield
 
-    def crashed(self, pod, lost):
+    def crashed(self, pod, lost, records):
         pass
 
     def drop(self, records, reason):

@@ -48,8 +48,10 @@ class Handler(Protocol):
     sub-process to ``yield from`` when the produce may block (bounded topic).
     ``drop(records, reason)`` accounts for records lost in a crash (at-most-once).
     ``release()`` frees what only the running system needs (called once, after the run).
-    ``crashed(pod, lost)`` tells it that ``pod`` crashed (its producer buffer dies with it; its
-    records are lost when ``lost``, the deployment being at-most-once).
+    ``crashed(pod, lost, records)`` tells it that a consumer of ``pod`` crashed holding
+    ``records`` (polled, not committed; they may be delivered again) and that the pod's producer
+    buffer dies with it (its records lost when ``lost``, the deployment being at-most-once);
+    called once per consumer of the pod.
     """
 
     def begin(self, records: list[int], pod: str) -> list[int]: ...
@@ -62,7 +64,7 @@ class Handler(Protocol):
 
     def release(self) -> None: ...
 
-    def crashed(self, pod: str, lost: bool) -> None: ...
+    def crashed(self, pod: str, lost: bool, records: list[int]) -> None: ...
 
 
 class Pod:
@@ -168,7 +170,6 @@ class Deployment(Replicas):
         for proc in pod.procs:
             if proc.is_alive:
                 proc.interrupt("crash")
-        self.handler.crashed(pod.name, self.spec.delivery == "at_most_once")
         for member in pod.members:
             self.group.crash(member)  # no LeaveGroup: noticed after the session timeout
             self.ready_consumers.add(-1)
@@ -231,6 +232,9 @@ class Deployment(Replicas):
             crashed[0] = True
             if busy:
                 self.busy.add(-1)
+            held = [r for f in waiting for r in f.records]
+            handler.crashed(pod.name, spec.delivery == "at_most_once",
+                            held + fetched.records if fetched is not None else held)
             for unsent in waiting:  # never committed: delivered again
                 bus.rewind(unsent)
             if fetched is not None and not bus.rewind(fetched):  # at-most-once: lost

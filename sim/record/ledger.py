@@ -84,7 +84,6 @@ class Ledger:
         # NumPy view for slice writes): served by each stage, and settled (outcome not pending)
         self._served = [bytearray(n) for _ in Stage]
         self._taken = [bytearray(n) for _ in Stage]  # taken by a pod (served, or being served)
-        self._held: dict[tuple[Stage, str], set[int]] = {}  # rows a pod took, not yet served
         self._settled = bytearray(n)
         self._settled_np = _byte_view(self._settled)
         self.counts = dict.fromkeys(Outcome, 0)
@@ -106,11 +105,11 @@ class Ledger:
             self.pod_names.append(name)
         return pid
 
-    def fresh(self, stage: Stage, records: list[int], pod: str = "") -> list[int]:
+    def fresh(self, stage: Stage, records: list[int]) -> list[int]:
         """Rows of ``records`` that ``stage`` has not taken yet and that are not settled
-        (idempotent consumer by transaction id), distinct and sorted; ``pod`` takes them.
+        (idempotent consumer by transaction id), distinct and sorted; they are taken now.
 
-        A row is taken from here until it is served, or until its pod crashes
+        A row is taken from here until it is served, or until the pod serving it crashes
         (:meth:`release`). A record re-produced after a crash can sit twice in one poll, arrive
         after its row was served or settled, or be delivered again while its first delivery is
         still being served (an SQS visibility timeout, a Kafka eviction, a RabbitMQ consumer
@@ -125,20 +124,14 @@ class Ledger:
             keep.append(r)
         if len(keep) != len(records):
             self.duplicates += len(records) - len(keep)
-        if keep:
-            keep.sort()
-            held = self._held.get((stage, pod))
-            if held is None:
-                self._held[(stage, pod)] = set(keep)
-            else:
-                held.update(keep)
+        keep.sort()
         return keep
 
-    def release(self, stage: Stage, pod: str) -> None:
-        """``pod`` crashed: the rows it took at ``stage`` and did not serve may be taken again
-        (their redelivery is served)."""
+    def release(self, stage: Stage, records: list[int]) -> None:
+        """The pod serving ``records`` at ``stage`` crashed: those it had not served may be
+        taken again (their redelivery is served)."""
         taken, served = self._taken[stage], self._served[stage]
-        for r in self._held.pop((stage, pod), ()):
+        for r in records:
             if not served[r]:
                 taken[r] = 0
 
@@ -154,9 +147,6 @@ class Ledger:
         for r in rows:
             flags[r] = 1
             taken[r] = 1
-        held = self._held.get((stage, pod))
-        if held:
-            held.difference_update(rows)
         self._spans.append((int(stage), self.pod_id(pod), rows, start_s, end_s))
         if stage == self.last_stage:
             done = np.array(rows, dtype=np.int64)

@@ -122,7 +122,7 @@ class LabelHandler:
         applied = self.applied
         self.ledger.labels_lost += len({r for r in records if not applied[r]})
 
-    def crashed(self, pod: str, lost: bool) -> None:
+    def crashed(self, pod: str, lost: bool, records: list[int]) -> None:
         """Nothing to do: it produces nothing (no producer buffer)."""
 
     def release(self) -> None:

@@ -80,7 +80,7 @@ class MonitoringHandler:
         seen = self._seen
         self.lost += len({r for r in records if not seen[r]})
 
-    def crashed(self, pod: str, lost: bool) -> None:
+    def crashed(self, pod: str, lost: bool, records: list[int]) -> None:
         """Nothing to do: it produces nothing (no producer buffer)."""
 
     def release(self) -> None:

@@ -59,7 +59,7 @@ class ConsumerStage:
         """The stage's real work on fresh rows (the same rows as an array and as a list)."""
 
     def begin(self, records: list[int], pod: str) -> list[int]:
-        rows = self.ledger.fresh(self.stage, records, pod)
+        rows = self.ledger.fresh(self.stage, records)
         if rows:
             self.compute(np.array(rows, dtype=np.int64), rows)
         return rows
@@ -111,10 +111,11 @@ class ConsumerStage:
     def drop(self, records: list[int], reason: str) -> None:
         self.ledger.finish(np.array(records, dtype=np.int64), Outcome.LOST, self.stage, reason)
 
-    def crashed(self, pod: str, lost: bool) -> None:
-        """``pod`` crashed: the rows it was serving may be served again when redelivered
-        (``Ledger.release``), and its producer buffer is gone (``sim.bus.ProducerBuffer``)."""
-        self.ledger.release(self.stage, pod)
+    def crashed(self, pod: str, lost: bool, records: list[int]) -> None:
+        """``pod`` crashed holding ``records``: those it had not served may be served again
+        when redelivered (``Ledger.release``), and its producer buffer is gone
+        (``sim.bus.ProducerBuffer``)."""
+        self.ledger.release(self.stage, records)
         if self.producer is not None:
             self.producer.crash(pod, lost)
 
