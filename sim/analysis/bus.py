@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.analysis.dashboard_bus import paused_rebalances
 from sim.analysis.stats import mean_ci
 from sim.record.results import Results
 from sim.scenario import Scenario, with_changes
@@ -229,7 +230,8 @@ def group_pauses(incidents: pd.DataFrame, group: str) -> pd.DataFrame:
     ``partitions`` (paused, from ``"<k> of <n> partitions paused"`` in the detail; NaN when
     the detail does not say) and ``partition_s`` (= ``partitions × pause_s``).
 
-    One row per ``rebalance`` incident of the group with a known pause > 0 (``duration_s``);
+    One row per ``rebalance`` incident of the group with a known pause > 0
+    (:func:`sim.analysis.dashboard_bus.paused_rebalances`);
     pauses that overlap (two joins at once) are counted per incident, so ``partition_s`` can
     exceed the group's own count (:func:`run_with_pauses`).
     Kafka's eager protocol pauses every partition of the group; the cooperative one (KIP-429)
@@ -241,11 +243,10 @@ def group_pauses(incidents: pd.DataFrame, group: str) -> pd.DataFrame:
     >>> group_pauses(inc, "g").to_numpy().tolist()
     [[0.0, 2.0, 2.0, 3.0, 6.0]]
     """
-    reb = incidents[(incidents["kind"] == "rebalance") & (incidents["target"] == group)]
-    pause = reb["duration_s"].astype(float)
-    keep = pause.notna() & (pause > 0)
-    reb, pause = reb[keep], pause[keep].to_numpy()
-    detail = reb["detail"].astype(str) if "detail" in reb else pd.Series("", reb.index)
+    reb = paused_rebalances(incidents)
+    reb = reb[reb["target"] == group]
+    pause = reb["pause_s"].to_numpy(dtype=float)
+    detail = reb["detail"].astype(str)
     paused = detail.str.extract(_PAUSED, expand=False).astype(float).to_numpy()
     start = reb["time_s"].to_numpy(dtype=float)
     return pd.DataFrame({"start_s": start, "end_s": start + pause, "pause_s": pause,

@@ -37,6 +37,7 @@ __all__ = [
     "pause_colours",
     "pause_key",
     "pause_legend",
+    "paused_rebalances",
     "rebalance_pauses",
     "shade_pauses",
 ]
@@ -66,14 +67,22 @@ def rebalance_pauses(incidents: pd.DataFrame) -> pd.DataFrame:
     >>> rebalance_pauses(inc).to_numpy().tolist()
     [['feature-enricher', 0.0, 1.0], ['feature-enricher', 20.0, 23.0]]
     """
+    reb = paused_rebalances(incidents)
+    return pd.DataFrame({"group": reb["target"].astype(str).to_numpy(),
+                         "start_s": reb["time_s"].to_numpy(dtype=float),
+                         "end_s": (reb["time_s"] + reb["pause_s"]).to_numpy(dtype=float)})
+
+
+def paused_rebalances(incidents: pd.DataFrame) -> pd.DataFrame:
+    """The ``rebalance`` incidents that paused something, with their pause as ``pause_s``: the
+    incident's ``duration_s``, or, when that is NaN (results saved before the column existed),
+    the ``"pause(d) <x> s"`` of its ``detail``; pauses of 0 s and unknown ones are left out."""
     reb = incidents[incidents["kind"] == "rebalance"]
     duration = (reb["duration_s"] if "duration_s" in reb else pd.Series(np.nan, reb.index))
     parsed = reb["detail"].astype(str).str.extract(_PAUSE, expand=False).astype(float)
     pause = duration.astype(float).fillna(parsed)
     keep = pause.notna() & (pause > 0)
-    return pd.DataFrame({"group": reb["target"].astype(str)[keep].to_numpy(),
-                         "start_s": reb["time_s"][keep].to_numpy(dtype=float),
-                         "end_s": (reb["time_s"] + pause)[keep].to_numpy(dtype=float)})
+    return reb[keep].assign(pause_s=pause[keep])
 
 
 def shade_pauses(ax: Axes, pauses: pd.DataFrame, colours: dict[str, str],
