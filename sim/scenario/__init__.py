@@ -30,6 +30,17 @@ from sim.scenario.bus import (
     bus_errors,
     default_retention_s,
 )
+from sim.scenario.cluster import (
+    AutoscalingSpec,
+    BehaviorSpec,
+    ClusterAutoscalerSpec,
+    ClusterSpec,
+    CpuTriggerSpec,
+    KafkaLagTriggerSpec,
+    NodePoolSpec,
+    ResourcesSpec,
+    cluster_errors,
+)
 from sim.scenario.deployments import (
     Deployments,
     DeploymentSpec,
@@ -55,6 +66,15 @@ __all__ = [
     "RabbitMQSpec",
     "default_retention_s",
     "on_bus",
+    "AutoscalingSpec",
+    "BehaviorSpec",
+    "CpuTriggerSpec",
+    "KafkaLagTriggerSpec",
+    "ResourcesSpec",
+    "NodePoolSpec",
+    "ClusterAutoscalerSpec",
+    "ClusterSpec",
+    "BurstSpec",
     "BankSpec",
     "WorkloadSpec",
     "AlertSpec",
@@ -86,6 +106,21 @@ class BankSpec(_Frozen):
     nb_days: int | None = Field(None, ge=1, le=3650)
 
 
+class BurstSpec(_Frozen):
+    """A burst on top of the workload's profile: the arrival rate times a multiplier over
+    [``start_s``, ``start_s + duration_s``) of processing time.
+
+    ``kind: step`` multiplies the rate by ``multiplier`` over the whole window; ``kind: spike``
+    ramps the multiplier linearly from 1 to ``multiplier`` at the window's middle and back to 1
+    at its end. Overlapping bursts multiply. A multiplier below 1 is a dip.
+    """
+
+    kind: Literal["step", "spike"] = "step"
+    start_s: float = Field(ge=0.0, le=1e9)
+    duration_s: float = Field(gt=0.0, le=1e9)
+    multiplier: float = Field(gt=0.0, le=100.0)
+
+
 class WorkloadSpec(_Frozen):
     """Where transactions come from and when they arrive.
 
@@ -99,6 +134,13 @@ class WorkloadSpec(_Frozen):
     content is drawn with replacement from the live window of the bank (``content="bank"``) or
     synthesised without a bank (``content="synthetic"``, queueing studies of the ingestor only).
     Event time of a Poisson arrival = start + arrival_s × speedup.
+
+    ``bursts`` (:class:`BurstSpec`) multiply the arrival rate over windows of processing time:
+    a Poisson rate is multiplied before thinning; a replay gains extra arrivals (a Poisson
+    process at (multiplier − 1) × the replay's mean rate in the window, their content drawn with
+    replacement from the window's transactions, their event time = start + arrival_s ×
+    speedup) or, for a multiplier below 1, loses each transaction of the window with
+    probability 1 − multiplier.
     """
 
     kind: Literal["replay", "poisson"] = "replay"
@@ -113,6 +155,7 @@ class WorkloadSpec(_Frozen):
     diurnal_amplitude: float = Field(0.0, ge=0.0, lt=1.0)
     peak_time_s: float = Field(0.0, ge=0.0)
     period_s: float = Field(86400.0, gt=0.0)
+    bursts: tuple[BurstSpec, ...] = ()
 
 
 class AlertSpec(_Frozen):
@@ -187,6 +230,7 @@ class Scenario(_Frozen):
     faults: tuple[PodCrash, ...] = ()
     engine: EngineSpec = EngineSpec()
     bus: BusSpec = BusSpec()
+    cluster: ClusterSpec = ClusterSpec()
 
     @model_validator(mode="before")
     @classmethod
@@ -226,7 +270,7 @@ class Scenario(_Frozen):
                 "window, "
                 f"got {w.live_start_day}"
             )
-        problem = bus_errors(self)
+        problem = bus_errors(self) or cluster_errors(self)
         if problem is not None:
             raise ValueError(problem)
         for i, crash in enumerate(self.faults):

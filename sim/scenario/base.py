@@ -20,6 +20,7 @@ class Frozen(BaseModel):
         """Reject ``true``/``false`` where a number or name is due (pydantic would take 1/0)."""
         if isinstance(data, dict):
             for key, value in data.items():
-                if isinstance(value, bool):
+                field = cls.model_fields.get(key)
+                if isinstance(value, bool) and (field is None or field.annotation is not bool):
                     raise ValueError(f"{key}: expected a number or a name, got {value!r}")
         return data

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from sim.scenario.base import Frozen as _Frozen
+from sim.scenario.cluster import AutoscalingSpec, ResourcesSpec
 
 __all__ = [
     "Deployments",
@@ -53,13 +54,26 @@ class ServiceTimeSpec(_Frozen):
     cv: float = Field(0.5, gt=0.0, le=10.0)
 
 
+_PODS_DOC = """
+    Pods: a new pod is ready ``startup_s`` after it is scheduled on a node (image pull + model
+    load). ``autoscaling`` (None = ``replicas`` for the whole run) changes the replicas during the
+    run (``sim.scenario.cluster.AutoscalingSpec``); ``replicas`` is then the count at the start.
+    ``resources`` are the pod's requests and ``node_pool`` the pool its pods run on (None = the
+    first of ``cluster.node_pools``; both act only when the cluster has node pools).
+"""
+
+
 class DeploymentSpec(_Frozen):
-    """A consumer deployment: ``replicas`` pods, each running ``concurrency`` consumers.
+    __doc__ = """A consumer deployment: ``replicas`` pods, each running ``concurrency`` consumers.
 
     Like Kafka's ``fetch.min.bytes`` / ``fetch.max.wait.ms``, a poll that finds fewer than
     ``fetch_min_records`` waits up to ``fetch_max_wait_s`` for more (micro-batching);
-    the defaults (1, 0 s) return at once.
-    """
+    the defaults (1, 0 s) return at once. A pod removed by a scale-down stops polling, leaves
+    its group (a rebalance, without waiting for the session timeout) once its batch in hand is
+    done, and is killed after ``termination_grace_period_s`` (Kubernetes'
+    ``terminationGracePeriodSeconds``, 30 s) if it is not done by then; what it had not
+    committed is delivered again.
+""" + _PODS_DOC
 
     replicas: int = Field(1, ge=1, le=1000)
     startup_s: float = Field(0.0, ge=0.0, le=3600.0)
@@ -70,18 +84,23 @@ class DeploymentSpec(_Frozen):
     service: ServiceTimeSpec = ServiceTimeSpec()
     delivery: Literal["at_least_once", "at_most_once"] = "at_least_once"
     producer: ProducerSpec = ProducerSpec()
+    autoscaling: AutoscalingSpec | None = None
+    resources: ResourcesSpec = ResourcesSpec()
+    node_pool: str | None = None
+    termination_grace_period_s: float = Field(30.0, ge=0.0, le=3600.0)
 
 
 class IngestorSpec(_Frozen):
-    """The request/response ingress: a shared FIFO served by ``replicas × concurrency`` servers.
+    __doc__ = """The request/response ingress: one FIFO for ``replicas × concurrency`` servers.
 
     ``queue_limit`` (None = unbounded) bounds the requests waiting for a server. A request
     arriving to a full queue is shed (``overflow: shed``, a load-shedding ingress answering
     503) or held by its caller until a place frees (``overflow: block``: back-pressure to the
     client, which waits; its latency counts from its arrival). ``queue_limit: 0`` with ``shed``
     is the M/M/c/c loss system (Erlang B). ``producer`` is its Kafka producer (see
-    :class:`ProducerSpec`).
-    """
+    :class:`ProducerSpec`). A pod removed by a scale-down takes no new request and stops
+    once its requests in hand are done.
+""" + _PODS_DOC
 
     replicas: int = Field(2, ge=1, le=1000)
     startup_s: float = Field(0.0, ge=0.0, le=3600.0)
@@ -90,6 +109,9 @@ class IngestorSpec(_Frozen):
     queue_limit: int | None = Field(None, ge=0, le=100_000_000)
     overflow: Overflow = "shed"
     producer: ProducerSpec = ProducerSpec()
+    autoscaling: AutoscalingSpec | None = None
+    resources: ResourcesSpec = ResourcesSpec()
+    node_pool: str | None = None
 
 
 class Deployments(_Frozen):
