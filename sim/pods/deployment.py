@@ -24,16 +24,20 @@ Utilisation is the time-weighted busy fraction of ready consumers (or servers).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import simpy
 
 from sim.bus import Consumer, Fetched, Member
+from sim.pods.replicas import Pod, PodLifecycle
 from sim.pods.service_time import ServiceTime
 from sim.process import ProcessGenerator
 from sim.record.timeweighted import TimeWeighted
 from sim.scenario import DeploymentSpec
+
+if TYPE_CHECKING:
+    from sim.pods.cluster import Cluster
 
 __all__ = ["Deployment", "Handler", "Pod"]
 
@@ -67,28 +71,7 @@ class Handler(Protocol):
     def crashed(self, pod: str, lost: bool, records: list[int]) -> None: ...
 
 
-class Pod:
-    """One replica: its consumer members and processes."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.ready = False
-        self.crashed = False
-        self.members: list[Member] = []
-        self.procs: list[simpy.Process] = []
-
-
-class Replicas:
-    """What every deployment has: its pods (``pods``) and how many of them are ready."""
-
-    pods: list[Pod]
-
-    def pods_ready(self) -> int:
-        """Number of ready pods."""
-        return sum(p.ready for p in self.pods)
-
-
-class Deployment(Replicas):
+class Deployment(PodLifecycle):
     """A consumer deployment: pods whose consumers poll ``group`` and run ``handler``.
 
     Parameters
@@ -103,8 +86,10 @@ class Deployment(Replicas):
     handler : Handler
     rng : numpy.random.Generator
         The deployment's own service-time stream.
-    on_incident : callable(kind, detail), optional
-        Called on pod ready / crash / restart.
+    on_incident : callable(kind, target, detail), optional
+        Called on pod ready / crash / restart / scaling.
+    cluster : sim.pods.cluster.Cluster, optional
+        Where its pods are scheduled (None or an unlimited cluster: every pod fits at once).
     """
 
     def __init__(
@@ -116,6 +101,7 @@ class Deployment(Replicas):
         handler: Handler,
         rng: np.random.Generator,
         on_incident: Callable[[str, str, str], None] | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.env = env
         self.name = name
@@ -124,7 +110,9 @@ class Deployment(Replicas):
         self.handler = handler
         self.service = ServiceTime(spec.service, rng)
         self.on_incident = on_incident or (lambda kind, pod, detail: None)
-        self.pods = [Pod(f"{name}-{i}") for i in range(spec.replicas)]
+        self._init_pods(cluster)
+        a = spec.autoscaling
+        self._per_pod = a is not None and a.kind == "hpa"  # per-pod CPU for the HPA
         self.busy = TimeWeighted(env)
         self.ready_consumers = TimeWeighted(env)
         self.polls = 0
@@ -132,14 +120,20 @@ class Deployment(Replicas):
         self._linger = spec.fetch_min_records > 1 and spec.fetch_max_wait_s > 0
 
     def start(self) -> None:
-        """Start every pod (each becomes ready after ``startup_s``)."""
+        """Schedule every pod (each becomes ready ``startup_s`` after it is on a node)."""
         for pod in self.pods:
-            self.env.process(self._boot(pod, 0.0))
+            self._place(pod)
+
+    def _run(self, pod: Pod) -> None:
+        pod.boot = self.env.process(self._boot(pod, 0.0))
 
     def _boot(self, pod: Pod, delay_s: float) -> ProcessGenerator:
-        yield self.env.timeout(delay_s + self.spec.startup_s)
+        if not (yield from self._wait_startup(pod, delay_s)):
+            self._gone(pod)  # removed while starting
+            return
         pod.crashed = False
         pod.ready = True
+        pod.ready_since_s = self.env.now
         self.on_incident("pod_ready", pod.name, f"after {delay_s + self.spec.startup_s:.3f} s")
         for c in range(self.spec.concurrency):
             member = Member(f"{pod.name}/c{c}")
@@ -174,7 +168,35 @@ class Deployment(Replicas):
             self.group.crash(member)  # no LeaveGroup: noticed after the session timeout
             self.ready_consumers.add(-1)
         pod.members, pod.procs = [], []
-        self.env.process(self._boot(pod, restart_s))
+        pod.busy_members.clear()
+        pod.boot = self.env.process(self._boot(pod, restart_s))
+
+    def _stop(self, pod: Pod) -> None:
+        """Scale-down: idle consumers stop now, busy ones after their batch; all are killed
+        after ``termination_grace_period_s``. Each leaves the group (a rebalance)."""
+        pod.ready = False
+
+        def stop_idle(_ev: object) -> None:  # deferred: a consumer just spawned has started
+            for member, proc in zip(pod.members, pod.procs, strict=True):
+                if member.name not in pod.busy_members and proc.is_alive:
+                    proc.interrupt("terminate")
+
+        def kill(_ev: object) -> None:
+            for proc in pod.procs:
+                if proc.is_alive:
+                    proc.interrupt("kill")
+
+        self.env.timeout(0).callbacks.append(stop_idle)
+        self.env.timeout(self.spec.termination_grace_period_s).callbacks.append(kill)
+
+    def _left(self, pod: Pod, member: Member) -> None:
+        """A consumer of terminating ``pod`` has stopped: it leaves the group."""
+        self.group.leave(member)
+        self.ready_consumers.add(-1)
+        pod.members.remove(member)
+        if not pod.members:
+            pod.procs = []
+            self._gone(pod)
 
     def _consume(self, pod: Pod, member: Member) -> ProcessGenerator:
         """One consumer: wait out rebalances, linger (``ready``), poll, serve, commit; on a
@@ -194,8 +216,11 @@ class Deployment(Replicas):
                     return
                 self._commit(waiting.pop(0))
 
+        per_pod = self._per_pod
         try:
             while True:
+                if pod.terminating:  # scale-down: stop after the batch in hand
+                    raise simpy.Interrupt("terminate")
                 pause = bus.paused(member)
                 if pause:  # rebalance in progress
                     yield env.timeout(pause)
@@ -211,6 +236,9 @@ class Deployment(Replicas):
                 self.polls += 1
                 self.busy.add(1)
                 busy = True
+                if per_pod:
+                    pod.busy.add(1)  # type: ignore[union-attr]
+                pod.busy_members.add(member.name)
                 start = env.now
                 fresh = handler.begin(fetched.records, pod.name)
                 yield env.timeout(self.service.draw(len(fetched.records)))
@@ -228,25 +256,34 @@ class Deployment(Replicas):
                 fetched = None
                 self.busy.add(-1)
                 busy = False
-        except simpy.Interrupt:
+                if per_pod:
+                    pod.busy.add(-1)  # type: ignore[union-attr]
+                pod.busy_members.discard(member.name)
+        except simpy.Interrupt as stop:
             crashed[0] = True
             if busy:
                 self.busy.add(-1)
+                if per_pod:
+                    pod.busy.add(-1)  # type: ignore[union-attr]
+            pod.busy_members.discard(member.name)
             held = [r for f in waiting for r in f.records]
             handler.crashed(pod.name, spec.delivery == "at_most_once",
                             held + fetched.records if fetched is not None else held)
             for unsent in waiting:  # never committed: delivered again
                 bus.rewind(unsent)
+            how = "crash" if stop.cause == "crash" else "kill at scale-down"
             if fetched is not None and not bus.rewind(fetched):  # at-most-once: lost
-                handler.drop(fetched.records, f"{self.name} pod crash (at-most-once)")
+                handler.drop(fetched.records, f"{self.name} pod {how} (at-most-once)")
                 topic = bus.topic_name
                 what = "labels" if topic == "labels" else "records"
                 self.on_incident(
                     "records_lost",
                     pod.name,
                     f"{len(fetched.records)} {what} of topic {topic} lost in the "
-                    "crash (at-most-once)",
+                    f"{how} (at-most-once)",
                 )
+            if stop.cause != "crash":  # scale-down: leave the group at once
+                self._left(pod, member)
 
     def _commit(self, fetched: Fetched) -> None:
         if not self.group.commit(fetched):  # Kafka's CommitFailedException: evicted

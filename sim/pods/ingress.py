@@ -22,19 +22,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from sim.pods.deployment import Pod, Replicas
+from sim.pods.replicas import Pod, PodLifecycle
 from sim.pods.service_time import ServiceTime
 from sim.process import ProcessGenerator
 from sim.record.timeweighted import TimeWeighted
 from sim.scenario import IngestorSpec
 
 if TYPE_CHECKING:
+    from sim.pods.cluster import Cluster
     from sim.record.ledger import Ledger
 
 __all__ = ["Ingress", "feed_arrivals"]
 
 
-class Ingress(Replicas):
+class Ingress(PodLifecycle):
     """The transaction-ingestor: a shared FIFO of requests served by c servers.
 
     Parameters
@@ -48,6 +49,10 @@ class Ingress(Replicas):
         ``yield from`` (producer back-pressure).
     shed : callable(record, reason)
         Called for a request arriving to a full queue (``overflow: shed``).
+    on_incident : callable(kind, target, detail), optional
+        Called on pod scaling (``sim.pods.replicas``).
+    cluster : sim.pods.cluster.Cluster, optional
+        Where its pods are scheduled (None: every pod fits at once).
 
     Attributes
     ----------
@@ -68,8 +73,11 @@ class Ingress(Replicas):
         rng: np.random.Generator,
         serve: Callable[[int, float, float, str], ProcessGenerator | None],
         shed: Callable[[int, str], None],
+        on_incident: Callable[..., None] | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.env = env
+        self.on_incident = on_incident or (lambda kind, pod, detail: None)
         self.spec = spec
         self.service = ServiceTime(spec.service, rng)
         self.serve = serve
@@ -81,19 +89,42 @@ class Ingress(Replicas):
         self.depth = TimeWeighted(env)
         self.busy = TimeWeighted(env)
         self.ready_consumers = TimeWeighted(env)
-        self.n_servers = spec.replicas * spec.concurrency
-        self.pods = [Pod(f"{self.name}-{i}") for i in range(spec.replicas)]
+        self._init_pods(cluster)
+        a = spec.autoscaling
+        self._per_pod = a is not None and a.kind == "hpa"  # per-pod CPU for the HPA
+        self._serving: dict[str, int] = {}  # servers of each pod not yet stopped
 
     def start(self) -> None:
-        """Start the servers (each ready after ``startup_s``; idle at once when it is 0)."""
-        for i in range(self.n_servers):
-            pod = self.pods[i // self.spec.concurrency]
-            server = (pod, f"{pod.name}/s{i % self.spec.concurrency}")
+        """Schedule the pods; each pod's servers are ready ``startup_s`` after it is on a node
+        (idle at once when it is 0)."""
+        for pod in self.pods:
+            self._place(pod)
+
+    def _run(self, pod: Pod) -> None:
+        self._serving[pod.name] = self.spec.concurrency
+        for c in range(self.spec.concurrency):
+            server = (pod, f"{pod.name}/s{c}")
             if self.spec.startup_s > 0:
                 ev = self.env.timeout(self.spec.startup_s)
                 ev.callbacks.append(lambda _ev, server=server: self._ready(server))
             else:
                 self._ready(server)
+
+    def _stop(self, pod: Pod) -> None:
+        """Scale-down: idle servers stop now, busy ones after their request; servers not yet
+        ready never start."""
+        pod.ready = False
+        for server in [s for s in self._idle if s[0] is pod]:
+            self._idle.remove(server)
+            self._retire(server)
+
+    def _retire(self, server: tuple[Pod, str], was_ready: bool = True) -> None:
+        pod = server[0]
+        if was_ready:
+            self.ready_consumers.add(-1)
+        self._serving[pod.name] -= 1
+        if self._serving[pod.name] == 0:
+            self._gone(pod)
 
     def catch_up(self, until_s: float | None = None) -> None:
         """Nothing to catch up: every request is an event (see ``sim.pods.ingress_schedule``)."""
@@ -120,13 +151,21 @@ class Ingress(Replicas):
     # The queue discipline is the same FCFS over c servers; idle servers are taken in the order
     # they became idle.
     def _ready(self, server: tuple[Pod, str]) -> None:
-        server[0].ready = True
+        pod = server[0]
+        if pod.terminating:  # removed while starting
+            self._retire(server, was_ready=False)
+            return
+        if not pod.ready:
+            pod.ready, pod.ready_since_s = True, self.env.now
         self.ready_consumers.add(1)
         self._next(server)
 
     def _next(self, server: tuple[Pod, str]) -> None:
-        """The server is free now: take the head of the queue, or go idle."""
-        if self.queue:
+        """The server is free now: take the head of the queue, or go idle (or stop, its pod
+        terminating)."""
+        if server[0].terminating:
+            self._retire(server)
+        elif self.queue:
             record = self.queue.popleft()
             self.depth.add(-1)
             self._begin(server, record)
@@ -142,12 +181,16 @@ class Ingress(Replicas):
 
     def _begin(self, server: tuple[Pod, str], record: int) -> None:
         self.busy.add(1)
+        if self._per_pod:
+            server[0].busy.add(1)  # type: ignore[union-attr]
         start_s = self.env.now
         ev = self.env.timeout(self.service.draw(1))
         ev.callbacks.append(lambda _ev: self._end(server, record, start_s))
 
     def _end(self, server: tuple[Pod, str], record: int, start_s: float) -> None:
         self.busy.add(-1)
+        if self._per_pod:
+            server[0].busy.add(-1)  # type: ignore[union-attr]
         out = self.serve(record, start_s, self.env.now, server[1])
         if out is None:
             self._next(server)

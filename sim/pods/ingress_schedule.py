@@ -46,8 +46,8 @@ import numpy as np
 import simpy
 
 from sim.bus import ScheduledFeed, Topic
-from sim.pods.deployment import Pod, Replicas
 from sim.pods.fcfs import FcfsSchedule, fcfs_schedule
+from sim.pods.replicas import Pod, Replicas
 from sim.pods.service_time import ServiceTime
 from sim.record.ledger import Outcome
 from sim.record.timeweighted import TimeWeighted

@@ -1,0 +1,204 @@
+"""Pods and their lifecycle, shared by consumer deployments and the ingress.
+
+A :class:`Replicas` owns its live pods. ``scale_to(n)`` adds pods (each Pending until the
+cluster binds it to a node, then ready ``startup_s`` later: image pull + model load) or removes
+pods in the ReplicaSet controller's order: Pending pods first, then pods not ready, then the
+most recently ready (Kubernetes ``controller.ActivePodsWithRanks``). A removed pod is
+*terminating*: the subclass stops it gracefully (:meth:`Replicas._stop`) and calls
+:meth:`Replicas._gone` when its last process has ended, which frees its node.
+
+On an unlimited cluster (no node pools) a pod is bound at once and nothing is scheduled, so
+fixed-size runs keep exactly their former events.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import simpy
+
+from sim.process import ProcessGenerator
+from sim.record.timeweighted import TimeWeighted
+
+if TYPE_CHECKING:
+    from sim.bus import Member
+    from sim.pods.cluster import Cluster
+    from sim.scenario import DeploymentSpec, IngestorSpec
+
+__all__ = ["Pod", "PodLifecycle", "Replicas", "removal_order"]
+
+
+class Pod:
+    """One replica: its consumer members (or servers) and processes, and its lifecycle times.
+
+    Attributes
+    ----------
+    pending : bool
+        Waiting for a node (``kube_pod_status_phase{phase="Pending"}``).
+    ready, crashed, terminating : bool
+    created_s, started_s, ready_since_s : float or None
+        When it was created, bound to a node (its start) and last became ready (seconds).
+    busy : TimeWeighted or None
+        Its busy consumers (servers) over time, for the HPA's per-pod CPU utilisation.
+    """
+
+    def __init__(self, name: str, env: simpy.Environment | None = None) -> None:
+        self.name = name
+        self.ready = False
+        self.crashed = False
+        self.pending = False
+        self.terminating = False
+        self.members: list[Member] = []
+        self.procs: list[simpy.Process] = []
+        self.boot: simpy.Process | None = None
+        self.created_s = env.now if env is not None else 0.0
+        self.started_s: float | None = None
+        self.ready_since_s: float | None = None
+        self.busy = TimeWeighted(env) if env is not None else None
+        self.busy_members: set[str] = set()
+
+
+def removal_order(pods: list[Pod]) -> list[Pod]:
+    """``pods`` in the order a ReplicaSet deletes them on scale-down: Pending first, then not
+    ready (starting or crashed), then ready ones, the most recently ready first; ties by
+    newest first.
+
+    >>> a, b, c = Pod("a"), Pod("b"), Pod("c")
+    >>> a.ready, a.ready_since_s, b.ready, b.ready_since_s, c.pending = True, 1.0, True, 5.0, True
+    >>> [p.name for p in removal_order([a, b, c])]
+    ['c', 'b', 'a']
+    """
+    indexed = list(enumerate(pods))
+    indexed.sort(key=lambda ip: (
+        0 if ip[1].pending else 1 if not ip[1].ready else 2,
+        -(ip[1].ready_since_s or 0.0),
+        -ip[0],
+    ))
+    return [p for _, p in indexed]
+
+
+class Replicas:
+    """What every deployment has: its live pods (``pods``), how many are ready or Pending."""
+
+    pods: list[Pod]
+
+    def pods_ready(self) -> int:
+        """Number of ready pods."""
+        return sum(p.ready for p in self.pods)
+
+    def pods_pending(self) -> int:
+        """Number of pods waiting for a node."""
+        return sum(p.pending for p in self.pods)
+
+
+class PodLifecycle(Replicas, ABC):
+    """Pods that are scheduled, start, scale and terminate (see the module docstring).
+
+    Subclasses set ``env``, ``name``, ``spec`` and ``on_incident``, call :meth:`_init_pods`,
+    and define :meth:`_run` (start a bound pod: wait its start-up, then serve) and
+    :meth:`_stop` (stop a terminating, running pod gracefully, then call :meth:`_gone`).
+
+    Attributes
+    ----------
+    cluster : sim.pods.cluster.Cluster or None
+        Where pods are scheduled; None on an unlimited cluster.
+    replicas : TimeWeighted
+        The desired replica count over time (``kube_deployment_spec_replicas``).
+    """
+
+    env: simpy.Environment
+    name: str
+    spec: DeploymentSpec | IngestorSpec
+    on_incident: Callable[..., None]
+    cluster: Cluster | None
+
+    def _init_pods(self, cluster: Cluster | None) -> None:
+        self.cluster = cluster if cluster is not None and not cluster.unlimited else None
+        self.pods = [self._new_pod() for _ in range(self.spec.replicas)]
+        self.replicas = TimeWeighted(self.env, len(self.pods))  # desired (spec) replicas
+
+    def _new_pod(self) -> Pod:
+        index = getattr(self, "_created", 0)
+        self._created = index + 1
+        return Pod(f"{self.name}-{index}", self.env)
+
+    def _place(self, pod: Pod) -> None:
+        """Bind ``pod`` to a node (at once on an unlimited cluster), then run it."""
+        if self.cluster is None:
+            pod.started_s = self.env.now
+            self._run(pod)
+            return
+        req = self.spec.resources
+        bound = self.cluster.schedule(pod.name, self.spec.node_pool, req.cpu, req.gpu)
+        if bound.triggered:
+            pod.started_s = self.env.now
+            self._run(pod)
+            return
+        pod.pending = True
+
+        def on_bound(_ev: simpy.Event) -> None:
+            if pod.terminating:
+                return
+            pod.pending = False
+            pod.started_s = self.env.now
+            self._run(pod)
+
+        bound.callbacks.append(on_bound)
+
+    def scale_to(self, n: int) -> None:
+        """Run ``n`` pods from now: add new pods or remove pods (see :func:`removal_order`).
+
+        Raises
+        ------
+        ValueError
+            ``n`` < 0.
+        """
+        if n < 0:
+            raise ValueError(f"{self.name}: replicas must be >= 0, got {n}")
+        while len(self.pods) < n:
+            pod = self._new_pod()
+            self.pods.append(pod)
+            self.on_incident("pod_created", pod.name, "scale-up")
+            self._place(pod)
+        for pod in removal_order(self.pods)[: max(0, len(self.pods) - n)]:
+            self.pods.remove(pod)
+            self._terminate(pod)
+        self.replicas.set(len(self.pods))
+
+    def _terminate(self, pod: Pod) -> None:
+        pod.terminating = True
+        self.on_incident("pod_terminating", pod.name, "scale-down")
+        if pod.pending:  # never bound: nothing runs
+            pod.pending = False
+            if self.cluster is not None:
+                self.cluster.cancel(pod.name)
+            return
+        if pod.boot is not None and pod.boot.is_alive:  # starting or restarting: it calls _gone
+            pod.boot.interrupt("terminate")
+            return
+        self._stop(pod)
+
+    def _gone(self, pod: Pod) -> None:
+        """``pod``'s last process has ended: free its node."""
+        pod.ready = False
+        if self.cluster is not None:
+            self.cluster.release(pod.name)
+        self.on_incident("pod_terminated", pod.name, "")
+
+    def _wait_startup(self, pod: Pod, delay_s: float) -> ProcessGenerator:
+        """Wait ``delay_s`` plus the start-up time; True when the pod may run (not removed)."""
+        try:
+            yield self.env.timeout(delay_s + self.spec.startup_s)
+        except simpy.Interrupt:
+            return False
+        return not pod.terminating
+
+    @abstractmethod
+    def _run(self, pod: Pod) -> None:
+        """Start ``pod``, just bound to a node (its start-up, then its consumers)."""
+
+    @abstractmethod
+    def _stop(self, pod: Pod) -> None:
+        """Stop the running, terminating ``pod`` gracefully; :meth:`_gone` when done."""
