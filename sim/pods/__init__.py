@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+from sim.pods.cluster import Cluster
 from sim.pods.deployment import Deployment, Handler, Pod
 from sim.pods.ingress import Ingress, feed_arrivals
 from sim.pods.ingress_schedule import FcfsSchedule, ScheduledIngress, fcfs_schedule
 from sim.pods.service_time import ServiceTime
 
 __all__ = [
+    "Cluster",
     "Deployment",
     "FcfsSchedule",
     "Handler",

@@ -9,5 +9,6 @@ from __future__ import annotations
 
 from sim.policies.alert import AlertPolicy
 from sim.policies.hpa import HorizontalPodAutoscaler
+from sim.policies.scheduling import ClusterAutoscaler, NodePool
 
-__all__ = ["AlertPolicy", "HorizontalPodAutoscaler"]
+__all__ = ["AlertPolicy", "ClusterAutoscaler", "HorizontalPodAutoscaler", "NodePool"]
