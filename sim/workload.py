@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.bursts import augment_replay, check_bursts, peak_multiplier, rate_multiplier
 from sim.scenario import WorkloadSpec
 from tinybots.errors import InputError
 from tinybots.paths import publish
@@ -175,12 +176,16 @@ def build_workload(
     schema stay in the live window (the ingestor dead-letters them) and are dropped from
     ``history`` (never trained on, never in the feature store).
 
+    ``spec.bursts`` act on the arrivals (``sim.bursts``): a Poisson rate is multiplied before
+    thinning, a replay gains or loses transactions in the bursts' windows (``augment_replay``).
+
     Raises
     ------
     InputError
-        The live window holds no transaction, or the file is structurally bad (missing columns,
-        unparseable values, a label other than 0/1).
+        The live window holds no transaction, the file is structurally bad (missing columns,
+        unparseable values, a label other than 0/1), or a burst starts after the live window.
     """
+    check_bursts(spec.bursts, spec.live_duration_s / spec.speedup)
     if spec.kind == "poisson" and spec.content == "synthetic":
         return _synthetic(spec, rng_arrivals, rng_content)
     if spec.transactions_path is not None:
@@ -223,7 +228,7 @@ def build_workload(
         pick = rng_content.integers(0, len(rows), size=len(arrival))
         rows = rows.iloc[pick]
         tl = start + arrival * spec.speedup
-    return TxTable(
+    table = TxTable(
         tx_id=rows["TRANSACTION_ID"].to_numpy(np.int64),
         customer_id=rows["CUSTOMER_ID"].to_numpy(np.int64),
         terminal_id=rows["TERMINAL_ID"].to_numpy(np.int64),
@@ -234,21 +239,30 @@ def build_workload(
         live_start_s=start,
         history=history,
     )
+    if spec.kind == "replay" and spec.bursts:
+        horizon = spec.live_duration_s / spec.speedup
+        return augment_replay(table, spec.bursts, horizon, spec.speedup, rng_arrivals, rng_content)
+    return table
 
 
 def poisson_arrivals(spec: WorkloadSpec, rng: np.random.Generator) -> np.ndarray:
     """Arrival times (s) of a Poisson process with the diurnal rate of ``spec``, by thinning.
 
     Rate λ(t) = rate_per_s × (1 + a cos(2π (t − peak_time_s) / period_s)) over
-    [0, live_duration_s / speedup) (Lewis & Shedler 1979 thinning with λ_max = rate × (1 + a)).
+    [0, live_duration_s / speedup), times the bursts' multiplier m(t) (``sim.bursts``) (Lewis &
+    Shedler 1979 thinning with λ_max = rate × (1 + a) × max m). Without bursts the draws are
+    those of the diurnal rate alone.
     """
     horizon = spec.live_duration_s / spec.speedup
     a = spec.diurnal_amplitude
-    lam_max = spec.rate_per_s * (1.0 + a)
+    peak = peak_multiplier(spec.bursts)
+    lam_max = spec.rate_per_s * (1.0 + a) * peak
     n = rng.poisson(lam_max * horizon)
     t = np.sort(rng.uniform(0.0, horizon, size=n))
-    if a > 0:
+    if a > 0 or spec.bursts:
         keep_p = (1.0 + a * np.cos(2 * np.pi * (t - spec.peak_time_s) / spec.period_s)) / (1.0 + a)
+        if spec.bursts:
+            keep_p = keep_p * rate_multiplier(spec.bursts, t) / peak
         t = t[rng.uniform(size=n) < keep_p]
     return t
 
