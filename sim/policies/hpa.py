@@ -2,28 +2,40 @@
 
 Follows the autoscaling/v2 controller (``pkg/controller/podautoscaler``, Kubernetes 1.2x-1.3x):
 
-1. **Replica count from the metric.** ``desired = ceil(ready × current / target)``, unchanged
-   while ``|current / target − 1| <= tolerance`` (0.1).
-2. **Stabilization.** Each sync's raw recommendation is kept with its time. The applied count
-   lies between the lowest recommendation of the scale-up window (default 0 s: the current
-   one) and the highest of the scale-down window (default 300 s). So a dip shorter than the
-   window never scales down.
-3. **Rate limits.** Changes over each policy's period are limited, counted from the replicas at
-   the start of the period:
-   - scale-up: 100 % or 4 pods per 15 s, the larger (``selectPolicy: Max``);
-   - scale-down: 100 % per 15 s.
+1. **Replica count from the metric** (``replica_calculator.go``). For CPU,
+   :func:`group_pods` sorts the pods into ready samples and unready ones and
+   :func:`cpu_replicas` gives ``ceil(ready × usage / target)``, unchanged while
+   ``|usage / target − 1| <= tolerance`` (0.1), with unready pods counted at 0 % on a scale-up.
+2. **Stabilization** (``horizontal.go``, ``stabilizeRecommendationWithBehaviors``). Each
+   sync's raw recommendation is kept with its time. The applied count lies between the lowest
+   recommendation of the scale-up window (default 0 s: the current one) and the highest of the
+   scale-down window (default 300 s). So a dip shorter than the window never scales down.
+3. **Rate limits** (``calculateScaleUpLimitWithScalingRules`` / ``...ScaleDownLimit...``).
+   Changes are limited per policy period, counted from the replicas at the start of the period
+   (the current count less the scalings applied within it):
+   - scale-up: 100 % or 4 pods per 15 s, the larger (``selectPolicy: Max``); Percent rounds up;
+   - scale-down: 100 % per 15 s; Percent rounds down (Go's ``int32`` conversion).
 4. **Bounds.** The count is clamped to ``[min_replicas, max_replicas]``.
 
-A SimPy loop calls :meth:`HorizontalPodAutoscaler.decide` every sync period (15 s) and applies
-the result; that loop belongs to the scaling issue and is not here yet.
+:meth:`HorizontalPodAutoscaler.recommend` applies 2-4 to a raw count computed elsewhere (the CPU
+rules here, or KEDA's lag in :mod:`sim.policies.keda`); :meth:`~HorizontalPodAutoscaler.decide`
+is 1 for a mean metric of ``ready`` pods, then :meth:`~HorizontalPodAutoscaler.recommend`. A
+SimPy loop calls them every sync period (15 s) and applies the result.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["Decision", "HorizontalPodAutoscaler", "ScalingPolicy"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sim.scenario import AutoscalingSpec
+
+__all__ = ["Decision", "HorizontalPodAutoscaler", "PodSample", "ScalingPolicy", "cpu_replicas",
+           "group_pods"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +51,7 @@ class ScalingPolicy:
 @dataclass(frozen=True)
 class Decision:
     """One sync: the metric's raw recommendation, after stabilization, and as applied (after
-    rate limits and bounds), with the inputs (``ratio`` = current / target)."""
+    rate limits and bounds), with the inputs (``ratio`` = usage / target, 1 = on target)."""
 
     time_s: float
     current: int
@@ -49,13 +61,158 @@ class Decision:
     applied: int
 
 
+@dataclass(frozen=True)
+class PodSample:
+    """What the HPA sees of one running pod at a sync.
+
+    Attributes
+    ----------
+    started_s : float
+        The pod's start (``status.startTime``; here when it was scheduled), s.
+    ready : bool
+        Its Ready condition now.
+    ready_since_s : float or None
+        When it last became ready (the condition's ``lastTransitionTime`` while ready), s;
+        None if it never was.
+    utilization : float or None
+        Mean CPU use over the last metric window / its request (0..1); None if it had no
+        ready time in the window.
+    """
+
+    started_s: float
+    ready: bool
+    ready_since_s: float | None
+    utilization: float | None
+
+
+def _unready(now_s: float, pod: PodSample, window_s: float, cpu_initialization_s: float,
+             initial_readiness_delay_s: float) -> bool:
+    since = pod.ready_since_s
+    if pod.started_s + cpu_initialization_s > now_s:  # still initialising
+        return not pod.ready or since is None or now_s < since + window_s
+    return not pod.ready and (since is None or pod.started_s + initial_readiness_delay_s > since)
+
+
+def group_pods(now_s: float, pods: Iterable[PodSample], window_s: float,
+               cpu_initialization_s: float = 300.0,
+               initial_readiness_delay_s: float = 30.0) -> tuple[list[float], int]:
+    """Split the pods into CPU samples that count and unready pods, as ``groupPods`` of
+    Kubernetes' ``pkg/controller/podautoscaler/replica_calculator.go`` does for CPU.
+
+    - A pod younger than ``cpu_initialization_s`` (its start + the period is after ``now_s``)
+      is unready if it is not ready, or if it became ready less than ``window_s`` ago (its
+      metric sample, ending now, began before it was ready).
+    - An older pod is unready only if it is not ready and its Ready condition last changed
+      less than ``initial_readiness_delay_s`` after its start: here, never ready, or ready only
+      within that delay (``ready_since_s`` stands for the transition time, which it bounds
+      from below).
+    - A counted pod without a sample (``utilization`` None) counts as unready (Kubernetes
+      calls it *missing* and uses 0 % on a scale-up, 100 % on a scale-down; in this model a
+      pod without ready time in the window did no work).
+
+    Terminating and failed pods are left out by the caller. Kubernetes puts Pending pods
+    among the unready (the code's comment says "ignored", but they join ``unreadyPods`` and so
+    count at 0 % on a scale-up): pass a Pending pod as not ready, started ``now_s``.
+
+    Parameters
+    ----------
+    now_s, window_s : float
+        The sync's time and the metric window (metrics-server: its resolution), s.
+    pods : iterable of PodSample
+        The deployment's running (and, if wanted, Pending) pods.
+    cpu_initialization_s, initial_readiness_delay_s : float
+        ``--horizontal-pod-autoscaler-cpu-initialization-period`` (5 min) and
+        ``--horizontal-pod-autoscaler-initial-readiness-delay`` (30 s), s.
+
+    Returns
+    -------
+    (list of float, int)
+        The utilisations that count, and how many pods are unready.
+
+    Examples
+    --------
+    >>> young = PodSample(started_s=100.0, ready=True, ready_since_s=190.0, utilization=0.9)
+    >>> settled = PodSample(started_s=0.0, ready=True, ready_since_s=40.0, utilization=0.5)
+    >>> group_pods(200.0, [young, settled], window_s=15.0)  # young's sample predates readiness
+    ([0.5], 1)
+    """
+    utils, unready = [], 0
+    for p in pods:
+        if p.utilization is None or _unready(now_s, p, window_s, cpu_initialization_s,
+                                             initial_readiness_delay_s):
+            unready += 1
+        else:
+            utils.append(p.utilization)
+    return utils, unready
+
+
+def cpu_replicas(current: int, ready_utils: list[float], unready: int, target: float,
+                 tolerance: float = 0.1) -> tuple[int, float]:
+    """The raw replica count for a CPU utilisation target, as ``GetResourceReplicas`` of
+    Kubernetes' ``pkg/controller/podautoscaler/replica_calculator.go``.
+
+    ``ratio = mean(ready_utils) / target``. With no unready pod, or ``ratio <= 1``: within
+    ``1 ± tolerance`` keep ``current``, else ``ceil(ratio × len(ready_utils))``. A scale-up
+    with unready pods counts them at 0 %: the ratio is recomputed over ``ready + unready``
+    pods; if it is within the tolerance or now points down, keep ``current``; else
+    ``ceil(new_ratio × (ready + unready))``, unless that moves against the ratio's direction
+    (then ``current``). With no ready sample Kubernetes fails the sync ("did not receive
+    metrics"): keep ``current``, with ratio NaN.
+
+    Parameters
+    ----------
+    current : int
+        The deployment's replicas.
+    ready_utils, unready : list of float, int
+        The pods that count (utilisation 0..1 of the request) and those that do not
+        (:func:`group_pods`).
+    target, tolerance : float
+        ``averageUtilization`` / 100, and the controller's tolerance.
+
+    Returns
+    -------
+    (int, float)
+        The raw recommendation and the usage ratio of the ready pods.
+
+    Raises
+    ------
+    ValueError
+        ``target`` <= 0, a negative count, tolerance or utilisation.
+
+    Examples
+    --------
+    >>> cpu_replicas(4, [1.0, 1.0], unready=2, target=0.5)  # 2 ready at 200 %, 2 starting
+    (4, 2.0)
+    >>> cpu_replicas(4, [1.0, 1.0, 1.0], unready=1, target=0.5)[0]  # 3 at 0.5 over 4: 150 %
+    6
+    """
+    if target <= 0 or current < 0 or unready < 0 or tolerance < 0 or any(
+            u < 0 for u in ready_utils):
+        raise ValueError(f"cpu_replicas: need target > 0 and current, unready, tolerance, "
+                         f"utilizations >= 0, got target={target}, current={current}, "
+                         f"unready={unready}, tolerance={tolerance}")
+    if not ready_utils:
+        return current, math.nan
+    ready = len(ready_utils)
+    ratio = sum(ready_utils) / ready / target
+    if unready == 0 or ratio <= 1.0:
+        return (current if abs(ratio - 1.0) <= tolerance else math.ceil(ratio * ready)), ratio
+    new_ratio = sum(ready_utils) / (ready + unready) / target
+    if abs(new_ratio - 1.0) <= tolerance or new_ratio < 1.0:
+        return current, ratio
+    new = math.ceil(new_ratio * (ready + unready))
+    return (current if new < current else new), ratio
+
+
 class HorizontalPodAutoscaler:
     """The HPA's decision for one deployment (see the module docstring for the rules).
 
     Parameters
     ----------
     min_replicas, max_replicas : int
-        Bounds (1 <= min <= max).
+        Bounds (0 <= min <= max, max >= 1). ``min_replicas`` 0 is for KEDA, which scales to
+        and from zero itself (:mod:`sim.policies.keda`); Kubernetes' own HPA needs 1 unless
+        the ``HPAScaleToZero`` gate is on.
     tolerance : float
         No change while the usage ratio is within ``1 ± tolerance`` (Kubernetes: 0.1).
     scale_up_window_s, scale_down_window_s : float
@@ -66,7 +223,7 @@ class HorizontalPodAutoscaler:
     Raises
     ------
     ValueError
-        Bounds out of order or below 1, a negative tolerance or window, an unknown policy kind.
+        Bounds out of order or max below 1, a negative tolerance or window, a bad or no policy.
 
     Examples
     --------
@@ -89,11 +246,16 @@ class HorizontalPodAutoscaler:
             ScalingPolicy("Percent", 100, 15.0), ScalingPolicy("Pods", 4, 15.0)),
         scale_down: tuple[ScalingPolicy, ...] = (ScalingPolicy("Percent", 100, 15.0),),
     ) -> None:
-        if not 1 <= min_replicas <= max_replicas:
-            raise ValueError(f"min_replicas, max_replicas: need 1 <= min <= max, got "
-                             f"{min_replicas}, {max_replicas}")
-        if tolerance < 0 or scale_up_window_s < 0 or scale_down_window_s < 0:
-            raise ValueError("tolerance and stabilization windows must be >= 0")
+        if not 0 <= min_replicas <= max_replicas or max_replicas < 1:
+            raise ValueError(f"min_replicas, max_replicas: need 0 <= min <= max and max >= 1, "
+                             f"got {min_replicas}, {max_replicas}")
+        for name, v in (("tolerance", tolerance), ("scale_up_window_s", scale_up_window_s),
+                        ("scale_down_window_s", scale_down_window_s)):
+            if v < 0:
+                raise ValueError(f"{name}: must be >= 0, got {v}")
+        if not scale_up or not scale_down:
+            raise ValueError("scale_up, scale_down: at least one scaling policy each (as the "
+                             "Kubernetes API requires)")
         for p in (*scale_up, *scale_down):
             if p.kind not in ("Pods", "Percent") or p.value < 0 or p.period_s <= 0:
                 raise ValueError(f"scaling policy: kind Pods or Percent, value >= 0, period "
@@ -105,10 +267,35 @@ class HorizontalPodAutoscaler:
         self._recommendations: list[tuple[float, int]] = []
         self._events: list[tuple[float, int]] = []  # (time, change) of applied scalings
 
+    @classmethod
+    def from_spec(cls, autoscaling: AutoscalingSpec) -> HorizontalPodAutoscaler:
+        """The HPA of a deployment's ``autoscaling`` block: its ``min_replicas`` /
+        ``max_replicas`` and ``behavior`` (tolerance, stabilization windows, the scale-up
+        Percent and Pods policies over one period, the scale-down Percent policy).
+
+        Examples
+        --------
+        >>> from sim.scenario import AutoscalingSpec
+        >>> hpa = HorizontalPodAutoscaler.from_spec(AutoscalingSpec(max_replicas=30))
+        >>> hpa.max_replicas, hpa.down_window_s, [p.value for p in hpa.scale_up]
+        (30, 300.0, [100, 4])
+        """
+        b = autoscaling.behavior
+        return cls(
+            autoscaling.min_replicas, autoscaling.max_replicas, tolerance=b.tolerance,
+            scale_up_window_s=b.scale_up_stabilization_s,
+            scale_down_window_s=b.scale_down_stabilization_s,
+            scale_up=(ScalingPolicy("Percent", b.scale_up_percent, b.scale_up_period_s),
+                      ScalingPolicy("Pods", b.scale_up_pods, b.scale_up_period_s)),
+            scale_down=(ScalingPolicy("Percent", b.scale_down_percent, b.scale_down_period_s),),
+        )
+
     def decide(self, now_s: float, current: int, ready: int, metric: float,
                target: float) -> Decision:
         """The replicas to run from ``now_s`` (s), given ``current`` replicas of which ``ready``
-        report ``metric`` (their mean, e.g. CPU utilisation 0..1) against ``target``.
+        report ``metric`` (their mean, e.g. CPU utilisation 0..1) against ``target``: the
+        ready pods' rule of :func:`cpu_replicas` (the others left out), then
+        :meth:`recommend`.
 
         Raises
         ------
@@ -119,12 +306,31 @@ class HorizontalPodAutoscaler:
             raise ValueError(f"decide: need target > 0, metric >= 0, 0 <= ready <= current, "
                              f"got target={target}, metric={metric}, ready={ready}, "
                              f"current={current}")
-        ratio = metric / target
-        raw = current if abs(ratio - 1.0) <= self.tolerance or ready == 0 else math.ceil(
-            ratio * ready)
+        raw, _ = cpu_replicas(current, [metric] * ready, 0, target, self.tolerance)
+        return self.recommend(now_s, current, raw, metric / target)
+
+    def recommend(self, now_s: float, current: int, raw: int, ratio: float) -> Decision:
+        """Stabilize the raw recommendation ``raw`` (computed elsewhere from a metric whose
+        usage ratio was ``ratio``), rate-limit it and clamp it to the bounds.
+
+        From 0 replicas the Percent policy allows nothing (``ceil(0 × 2) = 0``) and the Pods
+        policy 4, so up to 4 pods at once; in Kubernetes, scaling a deployment up from zero is
+        KEDA's activation (:mod:`sim.policies.keda`), not the HPA's, which skips a target of
+        zero replicas.
+
+        Raises
+        ------
+        ValueError
+            ``current`` or ``raw`` negative.
+        """
+        if current < 0 or raw < 0:
+            raise ValueError(f"recommend: need current >= 0 and raw >= 0, got current="
+                             f"{current}, raw={raw}")
         stabilized = self._stabilize(now_s, current, raw)
         applied = min(max(self._rate_limited(now_s, current, stabilized), self.min_replicas),
                       self.max_replicas)
+        longest = max(p.period_s for p in (*self.scale_up, *self.scale_down))
+        self._events = [(t, c) for t, c in self._events if t > now_s - longest]
         if applied != current:
             self._events.append((now_s, applied - current))
         return Decision(now_s, current, ratio, raw, stabilized, applied)
@@ -138,25 +344,24 @@ class HorizontalPodAutoscaler:
         self._recommendations.append((now_s, raw))
         return min(max(current, up), down)
 
-    def _start_of_period(self, now_s: float, current: int, period_s: float, up: bool) -> int:
-        """Replicas at the start of the period: ``current`` minus the scale-ups (or plus the
-        scale-downs) applied within it."""
-        moved = sum(c for t, c in self._events if t > now_s - period_s and (c > 0) == up)
-        return current - moved
+    def _start_of_period(self, now_s: float, current: int, period_s: float) -> int:
+        """Replicas at the start of the period: ``current`` less the scale-ups plus the
+        scale-downs applied within it (Kubernetes' ``getReplicasChangePerPeriod``)."""
+        return max(0, current - sum(c for t, c in self._events if t > now_s - period_s))
 
     def _rate_limited(self, now_s: float, current: int, desired: int) -> int:
         if desired > current:
             limits = []
             for p in self.scale_up:
-                start = self._start_of_period(now_s, current, p.period_s, True)
+                start = self._start_of_period(now_s, current, p.period_s)
                 limits.append(start + p.value if p.kind == "Pods"
                               else math.ceil(start * (1 + p.value / 100)))
-            return min(desired, max(limits))
+            return min(desired, max(current, max(limits)))
         if desired < current:
             limits = []
             for p in self.scale_down:
-                start = self._start_of_period(now_s, current, p.period_s, False)
+                start = self._start_of_period(now_s, current, p.period_s)
                 limits.append(start - p.value if p.kind == "Pods"
-                              else math.ceil(start * (1 - p.value / 100)))
-            return max(desired, min(limits))
+                              else int(start * (1 - p.value / 100)))
+            return max(desired, min(current, min(limits)))
         return desired
