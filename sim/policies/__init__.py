@@ -8,7 +8,17 @@ policies of later issues belong here too. SimPy processes only drive them.
 from __future__ import annotations
 
 from sim.policies.alert import AlertPolicy
-from sim.policies.hpa import HorizontalPodAutoscaler
+from sim.policies.hpa import HorizontalPodAutoscaler, PodSample, cpu_replicas, group_pods
+from sim.policies.keda import KafkaLagScaler
 from sim.policies.scheduling import ClusterAutoscaler, NodePool
 
-__all__ = ["AlertPolicy", "ClusterAutoscaler", "HorizontalPodAutoscaler", "NodePool"]
+__all__ = [
+    "AlertPolicy",
+    "ClusterAutoscaler",
+    "HorizontalPodAutoscaler",
+    "KafkaLagScaler",
+    "NodePool",
+    "PodSample",
+    "cpu_replicas",
+    "group_pods",
+]
