@@ -13,7 +13,9 @@ Neither twin is taken on a topic whose retention acts within the run (``retentio
 than ``max_duration_s``, ``sim.bus.retention``): deleting records needs each append's time,
 which only the event path gives. Nor is either taken on a queue bus (``bus.kind`` sqs or
 rabbitmq): a queue has no scheduled producer (the ingestor keeps its schedule when it is the
-last stage, since then nothing is produced).
+last stage, since then nothing is produced). The ingestor's schedule assumes fixed servers
+from the start: it is not taken when the ingestor has an autoscaler or the cluster has node
+pools (its pods may wait for a node).
 
 ``engine.fast_paths: off`` forces both event models; ``auto`` (the default) takes a twin
 whenever the scenario has nothing it cannot honour, and says why not otherwise
@@ -65,11 +67,17 @@ def choose_paths(scenario: Scenario) -> Paths:
         reasons = {"ingress": "engine.fast_paths is off", "labels": "engine.fast_paths is off"}
         return Paths(False, False, reasons)
     last = scenario.last_stage == "transaction_ingestor"
+    fixed = _fixed_ingestor(scenario)
+    if fixed is not None:
+        reasons["ingress"] = fixed
     if scenario.bus.kind != "kafka":  # a queue (SQS, RabbitMQ) has no scheduled producer
         why = f"bus.kind is {scenario.bus.kind}"
-        return Paths(last, False, {"labels": why} if last else {"ingress": why, "labels": why})
-    ingress = last or scenario.topics.transactions.capacity_records is None
-    if not ingress:
+        ingress = last and fixed is None
+        if not ingress:
+            reasons.setdefault("ingress", why)
+        return Paths(ingress, False, {**reasons, "labels": why})
+    ingress = fixed is None and (last or scenario.topics.transactions.capacity_records is None)
+    if not ingress and fixed is None:
         reasons["ingress"] = "topics.transactions is bounded (producer back-pressure)"
     labels = scenario.topics.labels.capacity_records is None
     if not labels:
@@ -80,3 +88,12 @@ def choose_paths(scenario: Scenario) -> Paths:
     if labels and retention_s(scenario, "labels") is not None:
         labels, reasons["labels"] = False, f"topics.labels.{why}"
     return Paths(ingress, labels, reasons)
+
+
+def _fixed_ingestor(scenario: Scenario) -> str | None:
+    """Why the ingestor's servers are not fixed from the start (None when they are)."""
+    if scenario.deployments.transaction_ingestor.autoscaling is not None:
+        return "deployments.transaction_ingestor.autoscaling is set (servers change in the run)"
+    if scenario.cluster.node_pools:
+        return "cluster.node_pools is set (the ingestor's pods may wait for a node)"
+    return None

@@ -41,6 +41,8 @@ from sim.bus.factory import make_consumer, make_topics
 from sim.engine import Paths, choose_paths
 from sim.faults import pod_crashes
 from sim.pods import Deployment, Handler, Ingress, ScheduledIngress, feed_arrivals
+from sim.pods.autoscaler import start_autoscalers
+from sim.pods.cluster import Cluster
 from sim.policies.alert import AlertPolicy
 from sim.record.drops import wire_drops
 from sim.record.incidents import IncidentLog
@@ -88,6 +90,8 @@ class System:
         By deployment key (:data:`sim.topology.SERVICES`), for the consumer services in the run.
     ingress : Ingress or ScheduledIngress
         The transaction-ingestor (event-driven or precomputed: :attr:`paths`).
+    cluster : sim.pods.cluster.Cluster
+        The node pools (unlimited when the scenario has none).
     labels : LabelTable or None
         The labels to publish (None when only the ingestor runs).
     models : list of dict
@@ -106,6 +110,7 @@ class System:
     monitor: Monitor
     rngs: dict[str, np.random.Generator]
     incidents: IncidentLog
+    cluster: Cluster
     labels: LabelTable | None = None
     models: list[dict[str, Any]] = field(default_factory=list)
     build_wall_s: float = 0.0
@@ -162,9 +167,10 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     ing = IngestorService(table, ledger, topics[PIPELINE[Stage.INGESTOR].topic_out or ""])
     spec = scenario.deployments.transaction_ingestor
     rng = rngs[PIPELINE[Stage.INGESTOR].deployment]
+    cluster = Cluster(env, scenario.cluster, incidents)
     ingress: IngressLike = (
         ScheduledIngress(env, spec, rng, ing) if paths.scheduled_ingress
-        else Ingress(env, spec, rng, ing.serve, ing.shed)
+        else Ingress(env, spec, rng, ing.serve, ing.shed, incidents, cluster)
     )
     handlers: dict[str, Handler] = {}
     models: list[dict[str, Any]] = []
@@ -181,18 +187,19 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
         group = make_consumer(env, scenario, topics[row.topic_in or ""], row, incidents)
         groups[name] = group
         deployments[name] = Deployment(
-            env, name, getattr(scenario.deployments, name), group, handler, rngs[name], incidents
+            env, name, getattr(scenario.deployments, name), group, handler, rngs[name], incidents,
+            cluster,
         )
     wire_drops(topics, groups, deployments, ledger, incidents)
     monitored: dict[str, Any] = {Ingress.name: ingress, **deployments}
-    monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress)
+    monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress, cluster)
     # Settle the cyclic GC's debt from building (data generation, training, warm-up allocate
     # ~10^5 tracked objects): otherwise a full collection (~0.15 s on the default preset) fires
     # early in the run and is billed to env.run. No effect on results.
     gc.collect()
     return System(
         scenario, env, paths, table, ledger, topics, groups, ingress, deployments, monitor,
-        rngs, incidents, labels, models, build_wall_s=time.perf_counter() - t0,
+        rngs, incidents, cluster, labels, models, build_wall_s=time.perf_counter() - t0,
     )
 
 
@@ -338,6 +345,8 @@ def start(s: System) -> simpy.Event:
     env.process(s.monitor.run(sc.monitoring_interval_s))
     if sc.faults:
         env.process(pod_crashes(env, sc.faults, s.deployments))
+    s.cluster.start()
+    start_autoscalers(s)
     return done
 
 

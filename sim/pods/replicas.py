@@ -82,6 +82,7 @@ def removal_order(pods: list[Pod]) -> list[Pod]:
 class Replicas:
     """What every deployment has: its live pods (``pods``), how many are ready or Pending."""
 
+    env: simpy.Environment
     pods: list[Pod]
 
     def pods_ready(self) -> int:
@@ -91,6 +92,10 @@ class Replicas:
     def pods_pending(self) -> int:
         """Number of pods waiting for a node."""
         return sum(p.pending for p in self.pods)
+
+    def pod_seconds(self) -> float:
+        """The replicas wanted, integrated over the run so far (pod × s)."""
+        return float(len(self.pods)) * self.env.now  # fixed replicas; PodLifecycle integrates
 
 
 class PodLifecycle(Replicas, ABC):
@@ -108,7 +113,6 @@ class PodLifecycle(Replicas, ABC):
         The desired replica count over time (``kube_deployment_spec_replicas``).
     """
 
-    env: simpy.Environment
     name: str
     spec: DeploymentSpec | IngestorSpec
     on_incident: Callable[..., None]
@@ -118,6 +122,10 @@ class PodLifecycle(Replicas, ABC):
         self.cluster = cluster if cluster is not None and not cluster.unlimited else None
         self.pods = [self._new_pod() for _ in range(self.spec.replicas)]
         self.replicas = TimeWeighted(self.env, len(self.pods))  # desired (spec) replicas
+
+    def pod_seconds(self) -> float:
+        """The replicas wanted, integrated over the run so far (pod × s)."""
+        return self.replicas.integral()
 
     def _new_pod(self) -> Pod:
         index = getattr(self, "_created", 0)

@@ -125,11 +125,34 @@ def summarise(
                 getattr(g, "paused_records", 0) for k, g in s.groups.items()
                 if row_of(k).stage is not None
             )),
+            **_scaling(s, metrics),
             "sim_time_s": float(s.env.now),
             "wall_s": float(wall_s),
         }
     )
     return {k: out[k] for k in SUMMARY_KEYS}
+
+
+def _scaling(s: System, metrics: pd.DataFrame) -> dict[str, float | int]:
+    """The summary's scaling keys (``sim.record.results``)."""
+    deps = [*s.deployments.values(), s.ingress]
+    pending = metrics[(metrics["name"] == "kube_pod_status_phase")
+                      & metrics["labels"].str.startswith("deployment=")]
+    incidents = s.incidents.rows
+    return {
+        "scaling_changes": sum(1 for r in incidents if r[1] == "scaling_decision"
+                               and _changed(r[3])),
+        "pod_seconds": float(sum(d.pod_seconds() for d in deps)),
+        "max_pods_pending": int(pending.groupby("time_s")["value"].sum().max())
+        if len(pending) else 0,
+        "nodes_added": sum(1 for r in incidents if r[1] == "node_added"),
+    }
+
+
+def _changed(detail: str) -> bool:
+    """Whether a ``scaling_decision`` detail (``... current=N ... applied=M``) changed N."""
+    fields = dict(part.split("=", 1) for part in detail.split() if "=" in part)
+    return fields.get("current") != fields.get("applied")
 
 
 def _lost_retention(tx: pd.DataFrame) -> int:

@@ -7,6 +7,11 @@ by commas. Metric names:
 - ``tinybots_ingress_queue_depth``: requests waiting at the ingestor (instantaneous);
 - ``tinybots_ingress_queue_depth_mean``: time-weighted mean over the last interval;
 - ``kube_deployment_status_replicas_ready{deployment}``: ready pods;
+- ``kube_deployment_spec_replicas{deployment}``: the replicas wanted (set by its autoscaler);
+- ``kube_pod_status_phase{deployment,phase="Pending"}``: its pods waiting for a node;
+- ``cluster_autoscaler_nodes_count{pool,state}`` (ready / starting nodes) and
+  ``kube_pod_status_phase{pool,phase="Pending"}``, when the cluster has node pools
+  (``sim.pods.cluster``);
 - ``tinybots_utilisation{deployment}``: time-weighted busy fraction of ready consumers/servers
   over the last interval (0..1);
 - ``tinybots_e2e_latency_seconds{quantile}``: arrival→completion latency percentiles (0.5, 0.95,
@@ -32,6 +37,7 @@ import simpy
 
 from sim.bus import ConsumerGroup
 from sim.pods import Deployment, Ingress
+from sim.pods.cluster import Cluster
 from sim.pods.ingress_schedule import ScheduledIngress
 from sim.record.ledger import Ledger, Outcome
 from sim.topology import MONITORING
@@ -76,6 +82,8 @@ class Monitor:
     groups : list of ConsumerGroup
     deployments : dict of name → Deployment, Ingress or ScheduledIngress
     ingress : Ingress or ScheduledIngress
+    cluster : sim.pods.cluster.Cluster, optional
+        Its node and Pending-pod counts are sampled when it has node pools.
     """
 
     def __init__(
@@ -85,12 +93,14 @@ class Monitor:
         groups: list[ConsumerGroup],
         deployments: dict[str, Deployment | Ingress | ScheduledIngress],
         ingress: Ingress | ScheduledIngress,
+        cluster: Cluster | None = None,
     ) -> None:
         self.env = env
         self.ledger = ledger
         self.groups = groups
         self.deployments = deployments
         self.ingress = ingress
+        self.cluster = cluster if cluster is not None and not cluster.unlimited else None
         self.rows: list[tuple[float, str, str, float]] = []
         self._last_t = env.now
         self._last_busy = {k: 0.0 for k in deployments}
@@ -102,6 +112,7 @@ class Monitor:
         # label strings, built once
         self._lag_labels = [f"topic={g.topic.name},group={g.name}" for g in groups]
         self._dep_labels = {name: f"deployment={name}" for name in deployments}
+        self._pending_labels = {name: f"deployment={name},phase=Pending" for name in deployments}
 
     def run(self, interval_s: float) -> Generator[simpy.Event, Any, Any]:
         """The sampling process."""
@@ -126,11 +137,17 @@ class Monitor:
         for name, dep in self.deployments.items():
             lab = self._dep_labels[name]
             add((now, "kube_deployment_status_replicas_ready", lab, float(dep.pods_ready())))
+            add((now, "kube_deployment_spec_replicas", lab, float(len(dep.pods))))
+            add((now, "kube_pod_status_phase", self._pending_labels[name],
+                 float(dep.pods_pending())))
             busy, ready = dep.busy.integral(), dep.ready_consumers.integral()
             d_ready = ready - self._last_ready[name]
             util = (busy - self._last_busy[name]) / d_ready if d_ready > 0 else float("nan")
             add((now, "tinybots_utilisation", lab, util))
             self._last_busy[name], self._last_ready[name] = busy, ready
+        if self.cluster is not None:
+            for name, labels, value in self.cluster.sample():
+                add((now, name, labels, value))
         self._latency(now, dt, add)
         led = self.ledger
         add((now, "tinybots_arrivals_per_s", "", (led.arrived - self._last_arrived) / dt))

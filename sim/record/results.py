@@ -13,7 +13,10 @@ Frames (units in column names; times are processing seconds since the start of t
   index), ``service`` and ``pod`` (categorical), ``partition`` (of the topic consumed; for the
   ingestor, of the topic produced to), ``queue_wait_s``, ``service_s``, ``start_s``, ``end_s``.
 - ``metrics``: long format ``time_s``, ``name``, ``labels``, ``value`` (see ``sim.record.monitor``).
-- ``incidents``: ``time_s``, ``kind`` (pod_ready, pod_crash, rebalance, records_lost: a batch
+- ``incidents``: ``time_s``, ``kind`` (pod_ready, pod_crash, rebalance, scaling_decision (its
+  metric, desired and applied replicas in ``detail``), pod_created / pod_terminating /
+  pod_terminated / pod_pending / pod_scheduled, node_added / node_ready / node_removed,
+  records_lost: a batch
   dropped in an at-most-once crash or by retention; records_shed: rejected by a full topic or
   producer buffer; records_dead_lettered: moved to a dead-letter queue; the count, topic and
   reason in ``detail``, ``sim.record.incidents.drop_detail``), ``target``, ``detail``,
@@ -58,6 +61,12 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
   rebalance paused it, summed over the transaction pipeline's Kafka groups (as ``max_lag``,
   side consumers left out; ``sim.bus.rebalance``; 0 on a queue bus, which does not
   rebalance); eager rebalancing pauses more of them than cooperative;
+- ``scaling_changes``: autoscaler decisions that changed a deployment's replicas (all
+  deployments; each decision is a ``scaling_decision`` incident);
+- ``pod_seconds``: the replicas wanted, integrated over the run and summed over the deployments
+  (pod × seconds: what the pods cost);
+- ``max_pods_pending``: the most pods waiting for a node at a sample (0 without node pools);
+- ``nodes_added``: nodes the cluster autoscalers added;
 - ``sim_time_s``: processing time simulated (s); ``wall_s``: wall time of build and run (s).
 """
 
@@ -105,6 +114,10 @@ SUMMARY_KEYS = (
     "max_label_lag",
     "rebalances",
     "rebalance_paused_records",
+    "scaling_changes",
+    "pod_seconds",
+    "max_pods_pending",
+    "nodes_added",
     "sim_time_s",
     "wall_s",
 )
