@@ -8,13 +8,9 @@ import math
 import pytest
 
 from sim.policies import hpa as hpa_module
-from sim.policies.hpa import (
-    HorizontalPodAutoscaler,
-    PodSample,
-    ScalingPolicy,
-    cpu_replicas,
-    group_pods,
-)
+from sim.policies import hpa_cpu
+from sim.policies.hpa import HorizontalPodAutoscaler, ScalingPolicy
+from sim.policies.hpa_cpu import PodSample, cpu_replicas, group_pods
 from sim.scenario import AutoscalingSpec
 
 
@@ -185,3 +181,4 @@ def test_cpu_replicas_scales_down_on_the_ready_pods_alone():
 
 def test_doctests():
     assert doctest.testmod(hpa_module).failed == 0
+    assert doctest.testmod(hpa_cpu).failed == 0

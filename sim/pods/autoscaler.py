@@ -22,13 +22,8 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from sim.policies.hpa import (
-    Decision,
-    HorizontalPodAutoscaler,
-    PodSample,
-    cpu_replicas,
-    group_pods,
-)
+from sim.policies.hpa import Decision, HorizontalPodAutoscaler
+from sim.policies.hpa_cpu import PodSample, cpu_replicas, group_pods
 from sim.policies.keda import KafkaLagScaler
 from sim.process import ProcessGenerator
 from sim.scenario import AutoscalingSpec, CpuTriggerSpec, KafkaLagTriggerSpec

@@ -1,14 +1,20 @@
 """Pure decisions, with no SimPy inside: unit-tested against the real systems' documented rules.
 
-The alert-service's policy (``sim.policies.alert``) and the Kubernetes HPA's decision
-(``sim.policies.hpa``, not yet driven by a loop); the KEDA trigger, circuit breaker and retry
-policies of later issues belong here too. SimPy processes only drive them.
+- ``sim.policies.alert``: the alert-service's policy;
+- ``sim.policies.hpa``: the Kubernetes HPA's stabilization, rate limits and bounds;
+  ``sim.policies.hpa_cpu``: its replica count from CPU utilisation (``replica_calculator.go``);
+- ``sim.policies.keda``: KEDA's Kafka lag trigger, driving an HPA;
+- ``sim.policies.scheduling``: the kube-scheduler's fit and the Cluster Autoscaler.
+
+The circuit breaker and retry policies of later issues belong here too. SimPy processes only
+drive them (``sim.pods.autoscaler``, ``sim.pods.cluster``).
 """
 
 from __future__ import annotations
 
 from sim.policies.alert import AlertPolicy
-from sim.policies.hpa import HorizontalPodAutoscaler, PodSample, cpu_replicas, group_pods
+from sim.policies.hpa import HorizontalPodAutoscaler
+from sim.policies.hpa_cpu import PodSample, cpu_replicas, group_pods
 from sim.policies.keda import KafkaLagScaler
 from sim.policies.scheduling import ClusterAutoscaler, NodePool
 
