@@ -29,6 +29,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from sim.scenario import Scenario
 from sim.topology import PIPELINE
 from sim.workload import SECONDS_PER_DAY, bank_days_needed
@@ -77,11 +79,23 @@ def _series(scenario: Scenario) -> int:
     """Monitoring series sampled each interval (``sim.record.monitor.Monitor.sample``).
 
     ``k`` consumer stages after the ingestor give ``k + 1`` groups (with the label feed) and
-    ``k + 2`` deployments (with the ingress): lags, 2 queue depths, 2 per deployment, 8 others.
+    ``k + 2`` deployments (with the ingress): lags, 2 queue depths, 4 per deployment (ready,
+    wanted and Pending pods, utilisation), 3 per node pool, 8 others.
     """
     k = [row.deployment for row in PIPELINE].index(scenario.last_stage)
     groups, deployments = (k + 1, k + 2) if k else (0, 1)
-    return groups + 2 + 2 * deployments + 8
+    return groups + 2 + 4 * deployments + 3 * len(scenario.cluster.node_pools) + 8
+
+
+def _burst_factor(scenario: Scenario) -> float:
+    """The mean arrival-rate multiplier of the workload's bursts over the run (1 without)."""
+    w = scenario.workload
+    if not w.bursts:
+        return 1.0
+    from sim.bursts import rate_multiplier
+
+    grid = np.linspace(0.0, w.live_duration_s / w.speedup, 4097)
+    return float(np.mean(rate_multiplier(w.bursts, grid)))
 
 
 def _duration_s(scenario: Scenario) -> float:
@@ -108,6 +122,7 @@ def estimate(scenario: Scenario) -> RunSize:
         live = w.bank.n_customers * TX_PER_CUSTOMER_DAY * w.live_duration_s / SECONDS_PER_DAY
     else:
         live = 0.0
+    live *= _burst_factor(scenario)
     monitoring = _series(scenario) * _duration_s(scenario) / scenario.monitoring_interval_s
     bank_b = bank_rows * BANK_BYTES_PER_ROW
     live_b = live * LIVE_BYTES_PER_TX
