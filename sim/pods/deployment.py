@@ -145,13 +145,21 @@ class Deployment(PodLifecycle):
     def crash(self, index: int, restart_s: float) -> None:
         """Crash pod ``index`` now; it restarts after ``restart_s`` + start-up time.
 
+        ``index`` counts the live pods in creation order (pod 0 is the oldest). When an
+        autoscaler has left fewer pods than that, the crash is skipped (a ``pod_crash_skipped``
+        incident says so).
+
         Raises
         ------
         IndexError
-            ``index`` is not a pod of this deployment (``0 <= index < replicas``; the scenario
-            rejects such a fault at validation).
+            ``index`` is not a pod of this fixed-size deployment (``0 <= index < replicas``;
+            the scenario rejects such a fault at validation).
         """
         if not 0 <= index < len(self.pods):
+            if self.spec.autoscaling is not None and index >= 0:
+                self.on_incident("pod_crash_skipped", self.name,
+                                 f"no pod {index}: the autoscaler left {len(self.pods)}")
+                return
             raise IndexError(f"{self.name}: no pod {index} (replicas {len(self.pods)})")
         pod = self.pods[index]
         if pod.crashed or not pod.ready:
