@@ -1,5 +1,7 @@
 """Analysis of runs: queueing theory (``theory``, ``networks``), confidence intervals
-(``stats``), plots and tables (``plots``), the dashboard (``dashboard``) and widget panels
+(``stats``), plots and tables (``plots``), the dashboard (``dashboard``; its bus and cluster
+panels ``dashboard_bus``, ``dashboard_cluster``), the scaling figure
+(``dashboard_cluster.plot_scaling``, its rows in ``scaling_panels``) and widget panels
 (``panels``). Import from the modules (``from sim.analysis.theory import erlang_c``)."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A one-page dashboard of a run: throughput, latency percentiles, consumer lag per topic,
-pods ready, utilisation and alerts over processing time; rebalance pauses shaded and, when
-anything was dropped, records shed / lost / dead-lettered by reason (``dashboard_bus``).
+replicas (wanted, ready, Pending; scaling decisions: ``dashboard_cluster``), utilisation and
+alerts over processing time; rebalance pauses shaded and, when anything was dropped, records
+shed / lost / dead-lettered by reason (``dashboard_bus``).
 
 Drawn with pyplot; this module never selects a matplotlib backend (the ``tinybots`` command
 sets ``MPLBACKEND=Agg`` unless the user chose one), so it works inline in notebooks too."""
@@ -16,10 +17,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from sim.analysis import dashboard_bus as bus
 from sim.analysis.dashboard_bus import DROP_COLOURS
+from sim.analysis.dashboard_cluster import draw_replicas
 from sim.analysis.timeaxis import event_clock, event_time_axis, window_note
 from sim.record.results import Results
 from sim.topology import STAGES
@@ -150,36 +151,10 @@ def _panel(ax: Axes, metrics: pd.DataFrame, name: str, title: str, ylabel: str,
         _note(ax, empty)
 
 
-def _pods_panel(ax, metrics: pd.DataFrame) -> None:
-    """Ready pods per deployment as step lines with their own line style and marker (four markers
-    each, staggered along x); widths shrink in drawing order, so lines on the same pod count show
-    as nested stripes. Integer y ticks; the legend gives each deployment's pod count (its range
-    when it changed during the run)."""
-    styles = ("-", "--", "-.", ":", (0, (6, 2, 1, 2, 1, 2)))
-    markers = ("o", "s", "^", "D", "v")
-    series = _series(metrics, "kube_deployment_status_replicas_ready")
-    for i, (lab, g) in enumerate(series.items()):
-        lo, hi = int(g["value"].min()), int(g["value"].max())
-        count = f"{hi} pod{'s' * (hi != 1)}" if lo == hi else f"{lo}-{hi} pods"
-        ax.step(
-            g["time_s"],
-            g["value"],
-            where="post",
-            ls=styles[i % len(styles)],
-            lw=1.2 + 1.2 * (len(series) - 1 - i),
-            marker=markers[i % len(markers)],
-            ms=7,
-            markevery=[int(len(g) * (k + (i + 0.5) / len(series)) / 4) for k in range(4)],
-            label=f"{readable_label(lab)}: {count}",
-        )
-    ax.set_title("Pods ready", fontsize=10)
-    ax.set_ylabel("pods")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    top = max((g["value"].max() for g in series.values()), default=1)
-    ax.set_ylim(-0.2, top + 0.6)
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(fontsize=7, loc="lower left")
+def _pods_panel(ax: Axes, results: Results) -> None:
+    """Replicas per deployment: wanted and ready, Pending pods and the scaling decisions
+    (:func:`sim.analysis.dashboard_cluster.draw_replicas`)."""
+    draw_replicas(ax, results)
 
 
 def _drops_text(transactions: pd.DataFrame) -> str:
@@ -252,8 +227,10 @@ def plot_dashboard(results: Results, path: str | Path | None = None) -> Figure:
     Panels (bottom x axis: processing time, s; top axis: the event time of day it stands for,
     live start + speedup × processing time, HH:MM): arrivals and completions per second;
     end-to-end latency p50/p95/p99 (s) of the transactions completed in each interval;
-    consumer lag per topic → group (records); ready pods per deployment (step lines, integer
-    ticks); utilisation per deployment; cumulative alerts. Rebalance pauses are shaded on the
+    consumer lag per topic → group (records); replicas wanted and ready per deployment
+    with Pending pods and the autoscalers' ▲ / ▼ decisions
+    (:func:`sim.analysis.dashboard_cluster.draw_replicas`); utilisation per deployment;
+    cumulative alerts. Rebalance pauses are shaded on the
     lag and latency panels, ``[time_s, time_s + duration_s]`` of each ``rebalance`` incident,
     in the colour of the group's lag line, with a legend per group
     (:mod:`sim.analysis.dashboard_bus`). When anything was shed, lost or dead-lettered a fourth
@@ -278,7 +255,7 @@ def plot_dashboard(results: Results, path: str | Path | None = None) -> Figure:
     _panel(axes[1, 0], m, "kafka_consumergroup_lag", "Consumer lag (topic → consumer group)",
            "records", f"no consumer groups in this run\n(the pipeline ends at {last_stage})")
     _shade_rebalances(results, axes[1, 0], axes[0, 1])
-    _pods_panel(axes[1, 1], m)
+    _pods_panel(axes[1, 1], results)
     _panel(axes[2, 0], m, "tinybots_utilisation", "Utilisation (time-weighted busy fraction)",
            "fraction", "no server was ready")
     if last_stage == "alert_service":
