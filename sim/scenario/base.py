@@ -1,4 +1,5 @@
-"""The base of every scenario block: frozen, no unknown keys, no NaN / inf, no stray booleans."""
+"""The base of every scenario block: frozen, no unknown keys, no NaN / inf, no stray booleans;
+and the two rules of a block with one settings block per ``kind`` (the bus, an autoscaler)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-__all__ = ["Frozen"]
+__all__ = ["Frozen", "fill_kind_block", "refuse_other_kind"]
 
 
 class Frozen(BaseModel):
@@ -24,3 +25,27 @@ class Frozen(BaseModel):
                 if isinstance(value, bool) and (field is None or field.annotation is not bool):
                     raise ValueError(f"{key}: expected a number or a name, got {value!r}")
         return data
+
+
+def fill_kind_block(data: Any, kinds: tuple[str, ...], default: str) -> Any:
+    """``data`` with an empty settings block for its ``kind`` when none is given (a
+    ``mode="before"`` validator's body: the block then takes its defaults)."""
+    if not isinstance(data, dict):
+        return data
+    kind = data.get("kind", default)
+    if kind in kinds and data.get(kind) is None:
+        data = {**data, kind: {}}
+    return data
+
+
+def refuse_other_kind(block: Any, field: str, kind: str | None, what: str,
+                      kind_field: str = "kind", hint: str = "") -> Any:
+    """``block`` unchanged, or a ``ValueError`` when it is the settings of another kind than
+    ``kind`` (``what``: e.g. "bus"; ``kind_field``: how the message names the kind field;
+    ``hint``: what else to do, appended to the message)."""
+    if block is not None and kind is not None and field != kind:
+        raise ValueError(
+            f"settings of a {field} {what}, but {kind_field} is {kind!r}: remove them or set "
+            f"{kind_field}: {field}{hint}"
+        )
+    return block

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sim.scenario.base import Frozen as _Frozen
+from sim.scenario.base import fill_kind_block, refuse_other_kind
 from sim.scenario.deployments import Overflow
 
 __all__ = [
@@ -149,26 +150,16 @@ class BusSpec(_Frozen):
     @model_validator(mode="before")
     @classmethod
     def _fill(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        kind = data.get("kind", "kafka")
-        data = dict(data)
-        if kind in ("kafka", "sqs", "rabbitmq") and data.get(kind) is None:
-            data[kind] = {}
-        return data
+        return fill_kind_block(data, ("kafka", "sqs", "rabbitmq"), "kafka")
 
     @field_validator("kafka", "sqs", "rabbitmq")
     @classmethod
     def _of_its_kind(cls, block: Any, info: ValidationInfo) -> Any:
         """Settings for another kind of bus are an error (``bus.sqs`` on a Kafka bus)."""
-        kind = info.data.get("kind")
-        if block is not None and kind is not None and info.field_name != kind:
-            raise ValueError(
-                f"settings of a {info.field_name} bus, but bus.kind is {kind!r}: remove them "
-                f"or set bus.kind: {info.field_name} (sim.scenario.on_bus moves a scenario "
-                "to another bus)"
-            )
-        return block
+        return refuse_other_kind(
+            block, str(info.field_name), info.data.get("kind"), "bus", "bus.kind",
+            " (sim.scenario.on_bus moves a scenario to another bus)",
+        )
 
     @property
     def settings(self) -> KafkaSpec | SqsSpec | RabbitMQSpec:

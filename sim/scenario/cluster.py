@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sim.scenario.base import Frozen as _Frozen
+from sim.scenario.base import fill_kind_block, refuse_other_kind
 
 __all__ = [
     "AutoscalingSpec",
@@ -111,23 +112,13 @@ class AutoscalingSpec(_Frozen):
     @model_validator(mode="before")
     @classmethod
     def _fill(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        kind = data.get("kind", "hpa")
-        if kind in ("hpa", "keda") and data.get(kind) is None:
-            data = {**data, kind: {}}
-        return data
+        return fill_kind_block(data, ("hpa", "keda"), "hpa")
 
     @field_validator("hpa", "keda")
     @classmethod
     def _of_its_kind(cls, block: Any, info: ValidationInfo) -> Any:
-        kind = info.data.get("kind")
-        if block is not None and kind is not None and info.field_name != kind:
-            raise ValueError(
-                f"settings of a {info.field_name} autoscaler, but kind is {kind!r}: remove "
-                f"them or set kind: {info.field_name}"
-            )
-        return block
+        return refuse_other_kind(block, str(info.field_name), info.data.get("kind"),
+                                 "autoscaler")
 
     @model_validator(mode="after")
     def _bounds(self) -> AutoscalingSpec:
