@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.scenario import BurstSpec
+from sim.scenario import BurstSpec, WorkloadSpec, burst_errors
 from tinybots.errors import InputError
 
 if TYPE_CHECKING:
@@ -101,29 +101,19 @@ def peak_multiplier(bursts: Sequence[BurstSpec]) -> float:
     return float(max(1.0, peak.max(initial=1.0)))
 
 
-def check_bursts(bursts: Sequence[BurstSpec], horizon_s: float) -> None:
-    """Refuse a burst that starts after the live window's end.
-
-    Parameters
-    ----------
-    bursts : sequence of BurstSpec
-        ``workload.bursts``.
-    horizon_s : float
-        The live window's length in processing seconds (``live_duration_s / speedup``).
+def check_bursts(spec: WorkloadSpec) -> None:
+    """Refuse a burst that starts after the live window's end (``sim.scenario.burst_errors``;
+    the scenario refuses it too, this guards a ``WorkloadSpec`` built on its own).
 
     Raises
     ------
     InputError
-        ``workload.bursts[i].start_s`` ≥ ``horizon_s`` (``start_s`` is processing time, not
-        event time), in one line naming the field and the window's length.
+        ``workload.bursts[i].start_s`` ≥ ``live_duration_s / speedup``, in one line naming the
+        field and the window's length.
     """
-    for i, burst in enumerate(bursts):
-        if burst.start_s >= horizon_s:
-            raise InputError(
-                f"workload.bursts[{i}].start_s: must be < the live window's length in "
-                f"processing seconds (live_duration_s / speedup = {horizon_s:g}), got "
-                f"{burst.start_s:g} (start_s is processing time, not event time)"
-            )
+    problem = burst_errors(spec)
+    if problem is not None:
+        raise InputError(problem)
 
 
 def _windows(bursts: Sequence[BurstSpec], horizon_s: float) -> list[tuple[float, float]]:

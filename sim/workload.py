@@ -185,7 +185,7 @@ def build_workload(
         The live window holds no transaction, the file is structurally bad (missing columns,
         unparseable values, a label other than 0/1), or a burst starts after the live window.
     """
-    check_bursts(spec.bursts, spec.live_duration_s / spec.speedup)
+    check_bursts(spec)
     if spec.kind == "poisson" and spec.content == "synthetic":
         return _synthetic(spec, rng_arrivals, rng_content)
     if spec.transactions_path is not None:

@@ -121,6 +121,20 @@ class BurstSpec(_Frozen):
     multiplier: float = Field(gt=0.0, le=100.0)
 
 
+def burst_errors(w: Any) -> str | None:
+    """The first burst of workload ``w`` that starts after its live window, or None
+    (``start_s`` is processing time, not event time: a common mistake)."""
+    horizon_s = w.live_duration_s / w.speedup
+    for i, burst in enumerate(w.bursts):
+        if burst.start_s >= horizon_s:
+            return (
+                f"workload.bursts[{i}].start_s: must be < the live window's length in "
+                f"processing seconds (live_duration_s / speedup = {horizon_s:g}), got "
+                f"{burst.start_s:g} (start_s is processing time, not event time)"
+            )
+    return None
+
+
 class WorkloadSpec(_Frozen):
     """Where transactions come from and when they arrive.
 
@@ -270,7 +284,7 @@ class Scenario(_Frozen):
                 "window, "
                 f"got {w.live_start_day}"
             )
-        problem = bus_errors(self) or cluster_errors(self)
+        problem = bus_errors(self) or cluster_errors(self) or burst_errors(w)
         if problem is not None:
             raise ValueError(problem)
         for i, crash in enumerate(self.faults):
