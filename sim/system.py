@@ -346,7 +346,8 @@ def start(s: System) -> simpy.Event:
     if sc.faults:
         env.process(pod_crashes(env, sc.faults, s.deployments))
     s.cluster.start()
-    start_autoscalers(s)
+    start_autoscalers(env, {Ingress.name: s.ingress, **s.deployments}, s.incidents,
+                      {k: g.lag for k, g in s.groups.items()}, sc)
     return done
 
 

@@ -407,16 +407,13 @@ def test_f_at_most_once_a_kill_at_scale_down_loses_the_batch_in_hand(grace_s: fl
 # -- a rebalance that moves a busy member's partition ---------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a rebalance hands a partition to a new owner at the group's fetch position, past "
-    "the batch its old owner still holds uncommitted; the new owner commits past it, so when "
-    "the old owner is killed (or crashes) its rewind goes back only to that commit and the "
-    "batch is never delivered again (in flight for ever; Kafka's new owner starts from the "
-    "committed offset, and an eager rebalance waits for the busy member to rejoin)"))
 def test_a_killed_batch_is_delivered_again_after_its_partition_moved() -> None:
     """Pod 1's consumer c1 holds 4 records of partition 3 (8 s of work) when pod 1 is removed
-    at 20.2; its idle c0 leaves at once, and round-robin moves partition 3 to pod 0, which
-    serves and commits the records after them; c1 is killed at 26.2 (grace 6 s)."""
+    at 20.2; its idle c0 leaves at once, and round-robin moves partition 3 to pod 0. Pod 0 may
+    not poll partition 3 while c1 still holds its batch (Kafka revokes it inside c1's next
+    poll); c1 is killed at 26.2 (grace 6 s), its batch goes back to the committed offset and
+    pod 0 serves it. (Before the fix, pod 0 read on past the batch and committed past it, and
+    the batch stayed in flight for ever.)"""
     sc = scenario({
         "workload": {"rate_per_s": 1.5, "live_duration_s": 40.0},
         "topics": {"transactions": {"partitions": 4}},

@@ -222,6 +222,8 @@ class ConsumerGroup(Membership):
             partition's new owner); True otherwise.
         """
         self._in_hand.pop(fetched, None)
+        if self._revoking_by:
+            self._settled(fetched)
         if self._fenced and fetched in self._fenced:
             self._fenced.discard(fetched)
             return False
@@ -246,6 +248,8 @@ class ConsumerGroup(Membership):
         if self.delivery != "at_least_once":
             return False
         self._in_hand.pop(fetched, None)
+        if self._revoking_by:
+            self._settled(fetched)
         if fetched in self._fenced:  # evicted: its positions were reset then
             self._fenced.discard(fetched)
             return True

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Literal
 import simpy
 
 from sim.bus.assignment import STRATEGIES, assign, moved_partitions
+from sim.bus.revocation import Revocation
 
 if TYPE_CHECKING:
     from sim.bus.fetched import Fetched
@@ -67,7 +68,7 @@ class Member:
     watched: bool = False  # a max-poll-interval timer is armed
 
 
-class Membership:
+class Membership(Revocation):
     """Members, assignment, rebalance pauses and liveness of a group on ``topic``.
 
     Parameters
@@ -135,6 +136,7 @@ class Membership:
         self.paused_partition_s = 0.0
         self._pause_from: list[tuple[float, int] | None] = [None] * n  # window start
         self._assignment: dict[str, list[int]] = {}
+        Revocation.__init__(self)
         self._joins = 0
         self.on_incident: IncidentSink | None = None
 
@@ -240,12 +242,16 @@ class Membership:
         return left if left > 0 else 0.0
 
     def live(self, member: Member) -> list[int]:
-        """``member``'s partitions that are not paused now (those it may poll)."""
+        """``member``'s partitions that are not paused now and not still being revoked (those
+        it may poll)."""
         now = self.env.now
-        if now >= self.paused_until:
-            return member.partitions
-        until = self.partition_paused_until
-        return [p for p in member.partitions if until[p] <= now]
+        parts = member.partitions
+        if now < self.paused_until:
+            until = self.partition_paused_until
+            parts = [p for p in parts if until[p] <= now]
+        if self._revoking:
+            parts = [p for p in parts if p not in self._revoking]
+        return parts
 
     def _rebalance(self, reason: str) -> None:
         self.generation += 1
@@ -260,6 +266,8 @@ class Membership:
         for m in self.members:
             m.partitions = after[m.member_id]
             m.generation = self.generation
+        if self._in_hand:
+            self._revoke_in_hand()
         pause = self.rebalance_pause_s if paused else 0.0
         if pause > 0:
             self._pause(paused, pause)

@@ -17,46 +17,41 @@ calls ``scale_to``, which logs the pods created or terminating (``sim.pods.repli
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
 
 import simpy
 
+from sim.pods.replicas import PodLifecycle
 from sim.policies.hpa import Decision, HorizontalPodAutoscaler
 from sim.policies.hpa_cpu import PodSample, cpu_replicas, group_pods
 from sim.policies.keda import KafkaLagScaler
 from sim.process import ProcessGenerator
-from sim.scenario import AutoscalingSpec, CpuTriggerSpec, KafkaLagTriggerSpec
-from sim.topology import row_of
-
-if TYPE_CHECKING:
-    from sim.pods.replicas import PodLifecycle
-    from sim.system import System
+from sim.scenario import AutoscalingSpec, CpuTriggerSpec, KafkaLagTriggerSpec, Scenario
+from sim.topology import TOPICS, row_of
 
 __all__ = ["cpu_autoscaler", "lag_autoscaler", "start_autoscalers"]
 
 Log = Callable[..., None]
 
 
-def start_autoscalers(s: System) -> None:
-    """Start the loop of every deployment of ``s`` that has ``autoscaling``."""
-    from sim.pods.ingress import Ingress
-
-    targets: dict[str, PodLifecycle] = dict(s.deployments)
-    if isinstance(s.ingress, Ingress):
-        targets[Ingress.name] = s.ingress
+def start_autoscalers(
+    env: simpy.Environment, targets: Mapping[str, object], log: Log,
+    lags: Mapping[str, Callable[[], int]], scenario: Scenario,
+) -> None:
+    """Start the loop of every deployment of ``targets`` (by deployment key) that has
+    ``autoscaling``; ``lags`` reads each consumer deployment's group lag (the bus's
+    ``Consumer.lag``), the partition cap comes from the scenario's topics (None on a queue)."""
     for name, dep in targets.items():
-        spec = dep.spec.autoscaling
-        if spec is None:
+        if not isinstance(dep, PodLifecycle) or dep.spec.autoscaling is None:
             continue
+        spec = dep.spec.autoscaling
         if spec.kind == "hpa":
-            s.env.process(cpu_autoscaler(s.env, dep, spec, s.incidents))
-        else:
-            group = s.groups[name]
-            row = row_of(name)
-            topic = s.topics[row.topic_in or ""]
-            partitions = topic.n_partitions if s.scenario.bus.kind == "kafka" else None
-            s.env.process(lag_autoscaler(s.env, dep, spec, s.incidents, group.lag, partitions))
+            env.process(cpu_autoscaler(env, dep, spec, log))
+            continue
+        topic = TOPICS[row_of(name).topic_in or ""]
+        partitions = (getattr(scenario.topics, topic).partitions
+                      if scenario.bus.kind == "kafka" else None)
+        env.process(lag_autoscaler(env, dep, spec, log, lags[name], partitions))
 
 
 def _detail(d: Decision, metric: str) -> str:
