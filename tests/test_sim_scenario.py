@@ -83,3 +83,15 @@ def test_with_changes_copies_and_validates():
         with_changes(base, "deployments.fraud_detectr.replicas", 4)
     with pytest.raises(pydantic.ValidationError, match="replicas"):
         with_changes(base, "deployments.fraud_detector.replicas", -1)
+
+
+def test_every_scenario_is_hashable_even_with_node_pools():
+    """Scenarios are used as cache keys (notebooks memoise runs on them): a dict field
+    (``cluster.node_pools``) must not make them unhashable, and equal scenarios hash equal."""
+    for name in preset_names():
+        assert hash(load_preset(name)) == hash(load_preset(name))
+    pools = {"cluster": {"node_pools": {"cpu": {"nodes": 2}, "gpu": {"nodes": 1, "gpu": 1}}}}
+    a, b = Scenario.from_dict(pools), Scenario.from_dict(pools)
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    c = Scenario.from_dict({"cluster": {"node_pools": {"cpu": {"nodes": 3}}}})
+    assert c != a and len({a, c}) == 2

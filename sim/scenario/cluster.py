@@ -184,6 +184,11 @@ class ClusterSpec(_Frozen):
 
     node_pools: dict[str, NodePoolSpec] = Field(default_factory=dict)
 
+    def __hash__(self) -> int:
+        """Hash of the pools in order (a frozen block stays hashable, as every scenario
+        block is: a dict field alone is not)."""
+        return hash(tuple(self.node_pools.items()))
+
 
 def cluster_errors(sc: Any) -> str | None:
     """The first inconsistency between the deployments and the cluster of scenario ``sc``.
