@@ -177,9 +177,11 @@ def test_a_removed_idle_pod_leaves_its_group_at_the_scale_down() -> None:
 
 
 def test_a_batch_outlasting_the_grace_period_is_killed_and_delivered_again() -> None:
-    """A 10 s batch, a 2 s grace period: the pod is killed 2 s after the scale-down, its member
-    leaves then (a rebalance at once), and its uncommitted batch is delivered again to the
-    remaining pod, which serves each record once; the redelivery is counted by the group."""
+    """A 10 s batch, a 2 s grace period: the pod is killed 2 s after the scale-down. A killed
+    consumer sends no LeaveGroup (SIGKILL): the group removes it ``session_timeout_s`` after
+    the kill, as for a crash, and its uncommitted batch is then
+    delivered again to the remaining pod, which serves each record once; the redelivery is
+    counted (group and summary)."""
     t_down: list[float] = []
 
     def driver(s: System):
@@ -198,7 +200,12 @@ def test_a_batch_outlasting_the_grace_period_is_killed_and_delivered_again() -> 
     assert start + 10.0 > kill and len(batch) >= 2  # the batch outlasts the grace period
     assert list(incidents(res, "pod_terminated", "feature_enricher-1").time_s) == \
         pytest.approx([kill])
-    assert list(left_rebalances(res, "feature_enricher-1").time_s) == pytest.approx([kill])
+    timeout = res.scenario.bus.kafka.session_timeout_s
+    expired = incidents(res, "rebalance", "feature-enricher")
+    expired = expired[expired.detail.str.contains("feature_enricher-1/c", regex=False)
+                      & expired.detail.str.contains("session timeout")]
+    assert list(expired.time_s) == pytest.approx([kill + timeout])
+    assert left_rebalances(res, "feature_enricher-1").empty  # no LeaveGroup from a kill
     redone = [b for b in begun if b[0] >= kill - 1e-9 and set(batch) & set(b[2])]
     assert redone and {b[1] for b in redone} == {"feature_enricher-0"}
     assert set(batch) <= {r for b in redone for r in b[2]}  # all of it delivered again
@@ -206,6 +213,7 @@ def test_a_batch_outlasting_the_grace_period_is_killed_and_delivered_again() -> 
     assert len(spans) == len(batch) and set(spans.pod) == {"feature_enricher-0"}
     assert (spans.start_s >= kill - 1e-9).all()
     assert s.groups[ENRICHER].redelivered >= len(batch)
+    assert summary["redelivered"] >= len(batch)
     assert not incidents(res, "records_lost").size
 
 

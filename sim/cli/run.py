@@ -33,6 +33,7 @@ _SHOWN = (
     ("lost_retention", "{:d}"),
     ("not_arrived", "{:d}"),
     ("duplicates", "{:d}"),
+    ("redelivered", "{:d}"),
     ("labels_lost", "{:d}"),
     ("throughput_per_s", "{:.2f}"),
     ("latency_p50_s", "{:.3f}"),

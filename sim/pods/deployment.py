@@ -180,8 +180,10 @@ class Deployment(PodLifecycle):
         pod.boot = self.env.process(self._boot(pod, restart_s))
 
     def _stop(self, pod: Pod) -> None:
-        """Scale-down: idle consumers stop now, busy ones after their batch; all are killed
-        after ``termination_grace_period_s``. Each leaves the group (a rebalance)."""
+        """Scale-down: idle consumers stop now, busy ones after their batch, and each leaves
+        the group (``LeaveGroup``: a rebalance at once); those still running after
+        ``termination_grace_period_s`` are killed (SIGKILL: no ``LeaveGroup``, the group
+        notices after its session timeout, as for a crash)."""
         pod.ready = False
 
         def stop_idle(_ev: object) -> None:  # deferred: a consumer just spawned has started
@@ -197,9 +199,13 @@ class Deployment(PodLifecycle):
         self.env.timeout(0).callbacks.append(stop_idle)
         self.env.timeout(self.spec.termination_grace_period_s).callbacks.append(kill)
 
-    def _left(self, pod: Pod, member: Member) -> None:
-        """A consumer of terminating ``pod`` has stopped: it leaves the group."""
-        self.group.leave(member)
+    def _left(self, pod: Pod, member: Member, killed: bool) -> None:
+        """A consumer of terminating ``pod`` has stopped: it leaves the group (or, killed,
+        vanishes from it without a word)."""
+        if killed:
+            self.group.crash(member)
+        else:
+            self.group.leave(member)
         self.ready_consumers.add(-1)
         pod.members.remove(member)
         if not pod.members:
@@ -291,7 +297,7 @@ class Deployment(PodLifecycle):
                     f"{how} (at-most-once)",
                 )
             if stop.cause != "crash":  # scale-down: leave the group at once
-                self._left(pod, member)
+                self._left(pod, member, stop.cause == "kill")
 
     def _commit(self, fetched: Fetched) -> None:
         if not self.group.commit(fetched):  # Kafka's CommitFailedException: evicted

@@ -182,6 +182,7 @@ class PodLifecycle(Replicas, ABC):
             pod.pending = False
             if self.cluster is not None:
                 self.cluster.cancel(pod.name)
+            self.on_incident("pod_terminated", pod.name, "while Pending")
             return
         if pod.boot is not None and pod.boot.is_alive:  # starting or restarting: it calls _gone
             pod.boot.interrupt("terminate")

@@ -107,6 +107,8 @@ def summarise(
             "not_arrived": int(s.ledger.n - s.ledger.arrived),
             "cut_short": not s.ledger.settled(),
             "duplicates": int(s.ledger.duplicates),
+            "redelivered": int(sum(g.redelivered for k, g in s.groups.items()
+                                   if row_of(k).stage is not None)),
             "labels_lost": int(s.ledger.labels_lost),
             "throughput_per_s": counts["completed"] / s.env.now if s.env.now > 0 else np.nan,
             "latency_p50_s": float(q[0]),

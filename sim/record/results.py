@@ -39,6 +39,10 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
 - ``cut_short``: True when the cap ended the run before the pipeline drained (``not_arrived``
   or ``in_flight`` > 0); ``tinybots run`` then prints a warning;
 - ``duplicates``: records delivered again to a stage that had served them (dropped there);
+- ``redelivered``: records the bus delivered again after a rewind (a crash, a pod killed or
+  evicted, a visibility timeout, a requeue), summed over the transaction pipeline's groups; a
+  scale-down's uncommitted work is counted here (a stage that had not served it yet serves it
+  once, so ``duplicates`` need not grow);
 - ``labels_lost``: labels of the label feed lost in at-most-once crashes or dropped by the bus
   (shed by a full ``labels`` topic, deleted by retention; labels, not transactions: outside
   conservation; they leave later terminal risks stale);
@@ -99,6 +103,7 @@ SUMMARY_KEYS = (
     "not_arrived",
     "cut_short",
     "duplicates",
+    "redelivered",
     "labels_lost",
     "throughput_per_s",
     "latency_p50_s",
