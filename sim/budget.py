@@ -78,13 +78,18 @@ class RunSize:
 def _series(scenario: Scenario) -> int:
     """Monitoring series sampled each interval (``sim.record.monitor.Monitor.sample``).
 
-    ``k`` consumer stages after the ingestor give ``k + 1`` groups (with the label feed) and
-    ``k + 2`` deployments (with the ingress): lags, 2 queue depths, 4 per deployment (ready,
-    wanted and Pending pods, utilisation), 3 per node pool, 8 others.
+    ``k`` consumer stages after the ingestor give ``k`` pipeline groups, the label feed's (when
+    ``k`` >= 1) and the monitoring-service's (with the alert-service); one deployment per group
+    plus the ingress. Rows: a lag per group, 2 queue depths, 4 per deployment (ready, wanted and
+    Pending pods, utilisation), 3 per node pool, 4 latency rows, 6 counters, and 2 of the
+    monitoring-service when it runs.
     """
     k = [row.deployment for row in PIPELINE].index(scenario.last_stage)
-    groups, deployments = (k + 1, k + 2) if k else (0, 1)
-    return groups + 2 + 4 * deployments + 3 * len(scenario.cluster.node_pools) + 8
+    watched = k == len(PIPELINE) - 1
+    groups = k + (k >= 1) + watched
+    deployments = groups + 1
+    return (groups + 2 + 4 * deployments + 3 * len(scenario.cluster.node_pools) + 4 + 6
+            + 2 * watched)
 
 
 def _burst_factor(scenario: Scenario) -> float:

@@ -109,7 +109,7 @@ def test_a_million_customer_bank_does_not_fit_in_20_gb() -> None:
 def test_monitoring_every_0_1_ms_of_the_default_run_does_not_fit() -> None:
     sc = with_changes(load_preset("default"), "monitoring_interval_s", 1e-4)
     size = estimate(sc)
-    assert size.monitoring_rows == 24 * 540 * 10_000  # 24 series, 43,200 s / 80, every 1e-4 s
+    assert size.monitoring_rows == 43 * 540 * 10_000  # 43 series, 43,200 s / 80, every 1e-4 s
     with pytest.raises(InputError, match="monitoring_interval_s"):
         check_fits(sc, available_bytes=20 * GB)
 
@@ -219,3 +219,18 @@ def test_labels_other_than_0_and_1_are_refused(
     assert str(path) in text and "TX_FRAUD" in text and "0 or 1" in text and f"{value}" in text
     line = one_error_line(["baseline", "--transactions", str(path)], capsys)
     assert str(path) in line and "TX_FRAUD" in line and "0 or 1" in line
+
+
+@pytest.mark.parametrize("last", ["transaction_ingestor", "feature_enricher", "fraud_detector",
+                                  "alert_service"])
+def test_the_budget_counts_the_series_the_monitor_writes(last) -> None:
+    """``sim.budget`` counts as many monitoring rows per sample as a run writes (with node
+    pools too), so the memory estimate follows the monitor when it gains a metric."""
+    from sim import run
+    from sim.budget import _series
+
+    sc = with_changes(load_preset("small"), "last_stage", last)
+    sc = with_changes(sc, "cluster.node_pools", {"cpu": {"nodes": 3}})
+    per_sample = run(sc, progress=False).metrics.groupby("time_s").size().max()
+    assert _series(sc) == per_sample
+
