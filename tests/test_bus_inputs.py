@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import pytest
-import yaml
+from cli_errors import cli_error_line
 
-from sim.cli import main
 from sim.scenario import Scenario, load_preset, on_bus, with_changes
 from tinybots.errors import InputError
 
@@ -58,15 +57,8 @@ BAD = [
 
 @pytest.mark.parametrize(("data", "field"), BAD, ids=[f for _, f in BAD])
 def test_bad_bus_input_is_one_line_naming_the_field(data, field, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("TINYBOTS_CACHE", str(tmp_path / "cache"))
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(data))
-    out = tmp_path / "out"
-    assert main(["run", "--scenario", str(path), "--out", str(out), "--no-progress"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("tinybots run: error:"), err
-    assert field in err[0], err[0]
-    assert not out.exists()
+    line = cli_error_line(data, tmp_path, capsys, monkeypatch)
+    assert field in line, line
     with pytest.raises(ValueError, match=field.split(".")[-1]):
         Scenario.from_dict(data)
 

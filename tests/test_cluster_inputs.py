@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import yaml
+from cli_errors import cli_error_line
 
-from sim.cli import main
 from sim.engine import choose_paths
 from sim.scenario import Scenario, WorkloadSpec
 from sim.workload import build_workload
@@ -100,15 +99,8 @@ def test_a_burst_after_the_live_window_is_refused():
     ids=[i for i, _, _ in BAD] + ["burst after the window"],
 )
 def test_tinybots_run_prints_the_one_line_and_exits_2(data, field, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("TINYBOTS_CACHE", str(tmp_path / "cache"))
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(data))
-    out = tmp_path / "out"
-    assert main(["run", "--scenario", str(path), "--out", str(out), "--no-progress"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("tinybots run: error:"), err
-    assert field in err[0], err[0]
-    assert not out.exists()
+    line = cli_error_line(data, tmp_path, capsys, monkeypatch)
+    assert field in line, line
 
 
 def test_the_ingestor_schedule_is_not_taken_when_its_pods_can_change_or_wait():
