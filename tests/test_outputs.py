@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim import load_preset, run
+from sim import load_preset, run, with_changes
 from sim.cli import main
 from sim.record.results import Results, check_results_folder
 from tinybots.errors import InputError
@@ -210,7 +210,23 @@ def test_manifest_names_every_file_a_run_writes(results, tmp_path, monkeypatch):
 
     monkeypatch.setattr("sim.system.run", lambda scenario, progress: results)
     assert main(["run", "--preset", "small", "--out", str(tmp_path / "o"), "--no-progress"]) == 0
-    assert {p.name for p in (tmp_path / "o").iterdir()} == OWN_FILES
+    assert {p.name for p in (tmp_path / "o").iterdir()} == OWN_FILES - {"scaling.png"}
+
+
+def test_a_run_that_scales_also_writes_its_scaling_picture(tmp_path):
+    """``scaling.png`` is written when the scenario has an autoscaler (or node pools, or
+    bursts), and is then one of the run's own files: a later run replaces it."""
+    from sim.record.outfolder import OWN_FILES
+
+    scenario = tmp_path / "hpa.yaml"
+    sc = with_changes(load_preset("small"), "deployments.feature_enricher.autoscaling",
+                      {"kind": "hpa", "max_replicas": 3})
+    sc.to_yaml(scenario)
+    out = tmp_path / "o"
+    assert main(["run", "--scenario", str(scenario), "--out", str(out), "--no-progress"]) == 0
+    assert {p.name for p in out.iterdir()} == OWN_FILES
+    assert main(["run", "--preset", "small", "--out", str(out), "--no-progress"]) == 0
+    assert "scaling.png" not in {p.name for p in out.iterdir()}  # not carried as the user's
 
 
 # -- item 4: unwritable outputs are refused before the work -----------------------------------

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from sim.analysis import dashboard_bus as bus
 from sim.analysis.dashboard_bus import DROP_COLOURS
 from sim.analysis.dashboard_cluster import draw_replicas
+from sim.analysis.scaling_panels import shade_bursts
 from sim.analysis.timeaxis import event_clock, event_time_axis, window_note
 from sim.record.results import Results
 from sim.topology import STAGES
@@ -264,6 +265,7 @@ def plot_dashboard(results: Results, path: str | Path | None = None) -> Figure:
     else:
         axes[2, 1].set_title("Alerts (cumulative)", fontsize=10)
         _note(axes[2, 1], f"no alert-service in this run\n(the pipeline ends at {last_stage})")
+    shade_bursts([axes[1, 0], axes[0, 0], axes[0, 1], axes[1, 1], axes[2, 0]], results)
     end_s = float(m["time_s"].max()) if len(m) else 0.0
     if drops:
         bus.draw_drops(extra[0], results.transactions, results.metrics, results.incidents,

@@ -20,6 +20,7 @@ from pathlib import Path
 from sim.record.outfolder import foreign_entries
 from sim.record.results import Results, check_results_folder
 from sim.scenario import Scenario, load_preset, preset_names
+from sim.topology import SERVICES
 
 __all__ = ["add_subcommands", "check_out_folder", "default_out", "scenario_from_args", "write_run"]
 
@@ -119,11 +120,21 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
 
 
 def write_run(results: Results, out: Path) -> Path:
-    """Write frames, scenario, summary and dashboard into ``out`` atomically (temp + rename)."""
+    """Write frames, scenario, summary and dashboard into ``out`` atomically (temp + rename);
+    also ``scaling.png`` (``sim.analysis.dashboard_cluster.plot_scaling``: replicas, each
+    autoscaler's metric against its target, the node pools, the lag) when the scenario has an
+    autoscaler, node pools or bursts."""
     from sim.analysis.dashboard import plot_dashboard
+    from sim.analysis.dashboard_cluster import plot_scaling
+
+    sc = results.scenario
+    scaling = bool(sc.cluster.node_pools or sc.workload.bursts or any(
+        getattr(sc.deployments, row.deployment).autoscaling is not None for row in SERVICES))
 
     def dashboard(res: Results, folder: Path) -> None:
         plot_dashboard(res, folder / "dashboard.png")
+        if scaling:
+            plot_scaling(res, folder / "scaling.png")
 
     return results.save(out, extras=dashboard, field="--out")
 
@@ -176,6 +187,7 @@ def _run(args: argparse.Namespace) -> int:
         v = summary[key]
         text = fmt.format(int(v)) if fmt == "{:d}" else fmt.format(float(v))
         print(f"{key:<{width}}  {text}")
-    print(f"results written to {out}/ (summary.json, dashboard.png, frames, scenario.yaml)")
+    pictures = "dashboard.png, scaling.png" if (out / "scaling.png").is_file() else "dashboard.png"
+    print(f"results written to {out}/ (summary.json, {pictures}, frames, scenario.yaml)")
     sys.stdout.flush()
     return 0

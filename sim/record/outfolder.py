@@ -52,12 +52,12 @@ OWN_FILES = frozenset(
         "scenario.yaml",
         "summary.json",
         "dashboard.png",
+        "scaling.png",
     }
 )
 """The manifest: names of the files a tinybots results folder holds (``sim.record.results.FRAMES``
-as
-Parquet, the scenario, the summary, the dashboard). Everything else in a results folder is the
-user's and is kept."""
+as Parquet, the scenario, the summary, the dashboard, and ``scaling.png`` when the run scales).
+Everything else in a results folder is the user's and is kept."""
 
 _HELD = (signal.SIGINT, signal.SIGTERM)
 
