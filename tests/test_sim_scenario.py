@@ -95,3 +95,44 @@ def test_every_scenario_is_hashable_even_with_node_pools():
     assert a == b and hash(a) == hash(b) and len({a, b}) == 1
     c = Scenario.from_dict({"cluster": {"node_pools": {"cpu": {"nodes": 3}}}})
     assert c != a and len({a, c}) == 2
+
+
+def test_a_scenario_file_builds_on_a_preset_or_another_file(tmp_path):
+    """``base:`` takes every field from a preset or a file; the file's own fields replace the
+    base's block by block; a block whose kind changes is replaced whole; bad bases are one
+    line."""
+    (tmp_path / "a.yaml").write_text(
+        "base: flash_sale\nname: sale_hpa\ndeployments:\n  feature_enricher:\n"
+        "    autoscaling: {kind: hpa, min_replicas: 2, max_replicas: 8}\n")
+    a = Scenario.from_yaml(tmp_path / "a.yaml")
+    sale = load_preset("flash_sale")
+    assert a.name == "sale_hpa" and a.workload == sale.workload
+    assert a.deployments.feature_enricher.startup_s == sale.deployments.feature_enricher.startup_s
+    assert a.deployments.feature_enricher.autoscaling.max_replicas == 8
+    assert with_changes(a, "deployments.feature_enricher.autoscaling", None) == \
+        with_changes(sale, "name", "sale_hpa")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text(
+        "base: ../a.yaml\ndeployments:\n  feature_enricher:\n"
+        "    autoscaling: {kind: keda, min_replicas: 2, max_replicas: 8}\n")
+    b = Scenario.from_yaml(tmp_path / "sub" / "b.yaml")
+    assert b.deployments.feature_enricher.autoscaling.kind == "keda"
+    assert b.deployments.feature_enricher.autoscaling.hpa is None  # replaced whole
+    for text, message in [("base: nope\n", "neither a preset"), ("base: 3\n", "expected a preset"),
+                          ("base: loop.yaml\n", "loops back")]:
+        (tmp_path / "loop.yaml").write_text(text)
+        with pytest.raises(InputError, match=message) as info:
+            Scenario.from_yaml(tmp_path / "loop.yaml")
+        assert "\n" not in str(info.value)
+
+
+def test_the_readmes_scenario_file_loads(tmp_path):
+    """The README's ``base: flash_sale`` example is a valid scenario file."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "base:" in b]
+    (tmp_path / "sale_hpa.yaml").write_text(block)
+    sc = Scenario.from_yaml(tmp_path / "sale_hpa.yaml")
+    assert sc.name == "sale_hpa" and sc.deployments.feature_enricher.autoscaling.kind == "hpa"

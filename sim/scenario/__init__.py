@@ -231,11 +231,29 @@ class Scenario(_Frozen):
     def from_yaml(cls, path: str | Path) -> Scenario:
         """Load and validate a YAML scenario file.
 
+        A file may build on another scenario: ``base: <preset name or scenario file>`` (a
+        path relative to this file) takes every field from it, and the file's own fields
+        replace the base's, block by block (mappings are merged key by key, lists replaced, a
+        block whose ``kind`` changes replaced whole):
+
+        .. code-block:: yaml
+
+            base: flash_sale
+            deployments:
+              feature_enricher:
+                autoscaling: {kind: hpa, max_replicas: 8}
+
         Raises ``InputError`` (one line naming the file) if it is not UTF-8 text (e.g. an
         image), not valid YAML (the message gives the line), repeats a key (YAML would keep
-        the last silently) or is not a mapping; ``FileNotFoundError`` if it is missing,
+        the last silently), is not a mapping, or names a ``base`` that is neither a preset nor
+        a file (or a chain of bases that loops); ``FileNotFoundError`` if it is missing,
         pydantic's ``ValidationError`` on a bad field.
         """
+        return cls.model_validate(_read_scenario_file(Path(path), ()))
+
+    @staticmethod
+    def _read_mapping(path: Path) -> dict[str, Any]:
+        """The YAML mapping of scenario file ``path`` (see :meth:`from_yaml` for the errors)."""
         raw = Path(path).read_bytes()
         try:
             text = raw.decode("utf-8")
@@ -255,7 +273,7 @@ class Scenario(_Frozen):
             raise InputError(
                 f"scenario file {path}: expected a mapping of fields, got {type(data).__name__}"
             )
-        return cls.model_validate(data)
+        return data
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """YAML text of the full effective scenario (written to ``path`` when given)."""
@@ -263,6 +281,44 @@ class Scenario(_Frozen):
         if path is not None:
             Path(path).write_text(text)
         return text
+
+
+def _read_scenario_file(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """The fields of scenario file ``path`` with its ``base`` (if any) merged under them."""
+    data = Scenario._read_mapping(path)
+    if "base" not in data:
+        return data
+    base = data.pop("base")
+    here = path.resolve()
+    if not isinstance(base, str) or not base:
+        raise InputError(f"scenario file {path}: base: expected a preset name or a scenario "
+                         f"file, got {base!r}")
+    if base in preset_names():
+        under = load_preset(base).model_dump(mode="json")
+    else:
+        other = (path.parent / base).resolve()
+        if not other.is_file():
+            raise InputError(f"scenario file {path}: base: {base!r} is neither a preset "
+                             f"({', '.join(preset_names())}) nor a file")
+        if other in (*chain, here):
+            raise InputError(f"scenario file {path}: base: {base!r} loops back to a file "
+                             "that builds on it")
+        under = _read_scenario_file(other, (*chain, here))
+    return _merged(under, data)
+
+
+def _merged(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``under``: mappings merged key by key, anything else replaced; a
+    block whose ``kind`` changes (the bus, an autoscaler) is replaced whole, since the base's
+    settings belong to its own kind."""
+    if "kind" in over and over["kind"] != under.get("kind", over["kind"]):
+        return dict(over)
+    out = dict(under)
+    for key, value in over.items():
+        below = out.get(key)
+        out[key] = (_merged(below, value) if isinstance(below, dict) and isinstance(value, dict)
+                    else value)
+    return out
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
