@@ -103,3 +103,19 @@ def test_a_crash_of_a_pod_the_autoscaler_removed_is_skipped():
     kinds = r.incidents["kind"].tolist()
     assert "pod_crash_skipped" in kinds and "pod_crash" not in kinds
     assert r.summary_dict()["lost"] == 0
+
+
+def test_scale_down_of_a_pod_with_two_consumers_one_waking_at_that_instant():
+    """A label-feed pod of 2 consumers scaled to 0 by KEDA at the very tick a label batch
+    wakes one of them: that consumer leaves at once, the other at the deferred stop (found
+    by the break-it tests: the pod's members and processes fell out of step)."""
+    from sim.scenario import load_preset
+
+    sc = with_changes(load_preset("small"), "deployments.label_feed.concurrency", 2)
+    sc = with_changes(sc, "deployments.label_feed.autoscaling", {
+        "kind": "keda", "min_replicas": 0, "max_replicas": 2, "sync_period_s": 1.0,
+        "keda": {"polling_interval_s": 1.0, "cooldown_s": 0.0}})
+    r = run(sc, progress=False)
+    s = r.summary_dict()
+    assert s["lost"] == 0 and s["labels_lost"] == 0 and s["scaling_changes"] >= 2
+    assert (r.incidents["kind"] == "pod_terminated").any()

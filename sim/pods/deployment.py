@@ -207,9 +207,9 @@ class Deployment(PodLifecycle):
         else:
             self.group.leave(member)
         self.ready_consumers.add(-1)
-        pod.members.remove(member)
+        i = pod.members.index(member)  # members and their processes stay paired
+        del pod.members[i], pod.procs[i]
         if not pod.members:
-            pod.procs = []
             self._gone(pod)
 
     def _consume(self, pod: Pod, member: Member) -> ProcessGenerator:
