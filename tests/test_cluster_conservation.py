@@ -147,8 +147,9 @@ def _autoscaling(draw: st.DrawFn, *, lag: bool) -> dict:
             "activation_lag_threshold": draw(st.integers(0, 3)),
             "allow_idle_consumers": draw(st.booleans()),
             "polling_interval_s": draw(st.floats(1.0, 10.0)),
-            "cooldown_s": draw(st.sampled_from([0.0, 5.0, 30.0])),
         }
+        if low == 0:  # the cooldown is the wait before scaling to zero
+            spec["keda"]["cooldown_s"] = draw(st.sampled_from([0.0, 5.0, 30.0]))
     return spec
 
 

@@ -63,6 +63,28 @@ BAD = [
     ("multiplier negative", {"workload": {"bursts": [{"start_s": 10, "duration_s": 10,
                                                       "multiplier": -2}]}},
      "workload.bursts.0.multiplier"),
+    # knobs that would not act, and values the real controllers refuse (break-it findings)
+    ("idle consumers on a queue", {"bus": {"kind": "sqs"}, **_dep(FE, autoscaling={
+        "kind": "keda", "keda": {"allow_idle_consumers": True}})},
+     "deployments.feature_enricher.autoscaling.keda.allow_idle_consumers"),
+    ("cooldown without scale to zero", _dep(FE, autoscaling={
+        "kind": "keda", "min_replicas": 1, "keda": {"cooldown_s": 60.0}}),
+     "deployments.feature_enricher.autoscaling.keda.cooldown_s"),
+    ("a string for a bool", _dep(FE, autoscaling={
+        "kind": "keda", "keda": {"allow_idle_consumers": "yes"}}),
+     "deployments.feature_enricher.autoscaling.keda.allow_idle_consumers"),
+    ("a sync period under 1 s", _dep(FE, autoscaling={"sync_period_s": 0.01}),
+     "deployments.feature_enricher.autoscaling.sync_period_s"),
+    ("a polling interval under 1 s", _dep(FE, autoscaling={
+        "kind": "keda", "keda": {"polling_interval_s": 1e-6}}),
+     "deployments.feature_enricher.autoscaling.keda.polling_interval_s"),
+    ("a scan interval under 1 s", {"cluster": {"node_pools": {"cpu": {
+        "nodes": 1, "autoscaler": {"scan_interval_s": 1e-6}}}}},
+     "cluster.node_pools.cpu.autoscaler.scan_interval_s"),
+    ("a scale-up policy of 0 pods", _dep(FE, autoscaling={"behavior": {"scale_up_pods": 0}}),
+     "deployments.feature_enricher.autoscaling.behavior.scale_up_pods"),
+    ("a pool name that is not a Kubernetes name", {"cluster": {"node_pools": {
+        "a,b=c": {"nodes": 1}}}}, "cluster.node_pools"),
 ]
 LATE_BURST = {"workload": {"bursts": [{"start_s": 1e6, "duration_s": 10, "multiplier": 2}]}}
 
@@ -117,3 +139,17 @@ def test_the_ingestor_schedule_is_not_taken_when_its_pods_can_change_or_wait():
     # autoscaling another deployment leaves the ingestor's schedule alone
     other = Scenario.from_dict(_dep(FE, autoscaling={"min_replicas": 1, "max_replicas": 4}))
     assert choose_paths(other).scheduled_ingress
+
+
+def test_a_crash_may_name_a_pod_the_autoscaler_can_add():
+    """A fault on a pod index below ``max_replicas`` is accepted when the deployment
+    autoscales (the pod may exist by then); above it, it is refused naming max_replicas."""
+    auto = {"min_replicas": 1, "max_replicas": 5}
+    ok = Scenario.from_dict({**_dep(FE, replicas=1, autoscaling=auto),
+                             "faults": [{"deployment": FE, "at_s": 10.0, "pod": 3}]})
+    assert ok.faults[0].pod == 3
+    with pytest.raises(ValueError) as info:
+        Scenario.from_dict({**_dep(FE, replicas=1, autoscaling=auto),
+                            "faults": [{"deployment": FE, "at_s": 10.0, "pod": 5}]})
+    assert "autoscaling.max_replicas (5)" in describe_validation_error(info.value)
+

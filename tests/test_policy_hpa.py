@@ -124,7 +124,7 @@ def test_min_replicas_0_and_the_rate_limit_from_0_replicas():
 
 def test_from_spec_takes_bounds_and_behavior():
     spec = AutoscalingSpec(min_replicas=2, max_replicas=7, behavior={
-        "tolerance": 0.2, "scale_up_pods": 1, "scale_up_percent": 0, "scale_up_period_s": 60.0,
+        "tolerance": 0.2, "scale_up_pods": 1, "scale_up_percent": 1, "scale_up_period_s": 60.0,
         "scale_down_stabilization_s": 0.0, "scale_down_percent": 50})
     hpa = HorizontalPodAutoscaler.from_spec(spec)
     assert (hpa.min_replicas, hpa.max_replicas, hpa.tolerance) == (2, 7, 0.2)
@@ -140,20 +140,44 @@ def _pod(started, ready, since, util=0.5):
 
 def test_group_pods_follows_the_controllers_readiness_rules():
     now, window = 1000.0, 15.0
-    cases = [  # (pod, counts?)
-        (_pod(900.0, False, None), False),  # young, not ready
-        (_pod(900.0, True, 990.0), False),  # young, ready 10 s: sample predates readiness
-        (_pod(900.0, True, 985.0), True),  # young, ready one full window
-        (_pod(0.0, False, None), False),  # old, never ready
-        (_pod(0.0, False, 20.0), False),  # old, ready only within the 30 s delay
-        (_pod(0.0, False, 500.0), True),  # old, was ready later: its sample counts
-        (_pod(0.0, True, 999.0), True),  # old and ready: counts at once
-        (_pod(0.0, True, 10.0, util=None), False),  # no sample
+    counts, unready, missing = ([0.5], 0, 0), ([], 1, 0), ([], 0, 1)
+    cases = [  # (pod, group)
+        (_pod(900.0, False, None), unready),  # young, not ready
+        (_pod(900.0, True, 990.0), unready),  # young, ready 10 s: sample predates readiness
+        (_pod(900.0, True, 985.0), counts),  # young, ready one full window
+        (_pod(0.0, False, None), unready),  # old, never ready
+        (_pod(0.0, False, 20.0), unready),  # old, ready only within the 30 s delay
+        (_pod(0.0, False, 500.0), counts),  # old, was ready later: its sample counts
+        (_pod(0.0, True, 999.0), counts),  # old and ready: counts at once
+        (_pod(0.0, True, 10.0, util=None), missing),  # no sample: missing
+        (_pod(0.0, False, 500.0, util=None), missing),  # crashed after it was ready
     ]
-    for pod, counts in cases:
-        assert group_pods(now, [pod], window) == (([0.5], 0) if counts else ([], 1)), pod
+    for pod, group in cases:
+        assert tuple(group_pods(now, [pod], window)) == group, pod
     settled = group_pods(now, [_pod(600.0, True, 999.0)], window, cpu_initialization_s=60.0)
-    assert settled == ([0.5], 0)  # past a shorter initialization period, ready counts at once
+    assert tuple(settled) == counts  # past a shorter initialization period, ready counts at once
+
+
+def test_the_initial_readiness_delay_decides_unready_or_missing():
+    """An old pod, not ready now, that became ready 20 s after its start: within a 30 s
+    readiness delay that was its initial readiness, so it is unready; with a 10 s delay it had
+    been ready and has crashed since: missing (counted at 100 % on a scale-down)."""
+    crashed = _pod(0.0, False, 20.0, util=None)
+    assert group_pods(1000.0, [crashed], 15.0, initial_readiness_delay_s=30.0).unready == 1
+    assert group_pods(1000.0, [crashed], 15.0, initial_readiness_delay_s=10.0).missing == 1
+
+
+def test_missing_pods_count_at_100_percent_on_a_scale_down_and_0_on_a_scale_up():
+    # 2 pods at 20 % of a 50 % target would scale 4 -> 1; 2 missing at 100 % make it 4 x 0.6/0.5
+    assert cpu_replicas(4, [0.2, 0.2], 0, target=0.5) == (1, pytest.approx(0.4))
+    assert cpu_replicas(4, [0.2, 0.2], 0, target=0.5, missing=2)[0] == 4  # flips: no change
+    assert cpu_replicas(4, [0.3, 0.3], 0, target=0.5, missing=1)[0] == 4  # 1.6/3 = 1.07: tol.
+    assert cpu_replicas(4, [0.1, 0.1], 0, target=0.5, missing=1)[0] == 3  # 1.2/3/0.5: ceil 2.4
+    # a scale-up: 2 pods at 100 % of a 50 % target ask for 4; 2 missing at 0 % bring the
+    # ratio to 1.0 (within the tolerance): no change; 1 missing: 2/3 / 0.5 over 3 pods: 4
+    assert cpu_replicas(2, [1.0, 1.0], 0, target=0.5) == (4, pytest.approx(2.0))
+    assert cpu_replicas(2, [1.0, 1.0], 0, target=0.5, missing=2)[0] == 2
+    assert cpu_replicas(3, [1.0, 1.0], 0, target=0.5, missing=1)[0] == 4
 
 
 def test_cpu_replicas_without_unready_pods_is_ceil_of_ratio_times_ready():

@@ -101,17 +101,19 @@ def cpu_autoscaler(
     while True:
         yield env.timeout(period)
         samples = pod_samples(dep, last)
-        utils, unready = group_pods(env.now, samples, period, trigger.cpu_initialization_s,
-                                    trigger.initial_readiness_delay_s)
+        utils, unready, missing = group_pods(env.now, samples, period,
+                                             trigger.cpu_initialization_s,
+                                             trigger.initial_readiness_delay_s)
         if not utils:  # no ready pod reports: the controller cannot compute, no decision
             continue
         current = len(dep.pods)
         raw, ratio = cpu_replicas(current, utils, unready, trigger.target_utilization,
-                                  spec.behavior.tolerance)
+                                  spec.behavior.tolerance, missing=missing)
         d = hpa.recommend(env.now, current, raw, ratio)
         mean = sum(utils) / len(utils)
         _apply(dep, d, log, f"cpu={mean:.3f} target={trigger.target_utilization:g} "
-                            f"ratio={ratio:.3f} ready={len(utils)} unready={unready}")
+                            f"ratio={ratio:.3f} ready={len(utils)} unready={unready} "
+                            f"missing={missing}")
 
 
 def lag_autoscaler(

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
-__all__ = ["PodSample", "cpu_replicas", "group_pods"]
+__all__ = ["PodGroups", "PodSample", "cpu_replicas", "group_pods"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,15 @@ class PodSample:
     utilization: float | None
 
 
+class PodGroups(NamedTuple):
+    """The pods of one sync as the controller sorts them (:func:`group_pods`): the CPU
+    utilisations that count, and how many pods are unready or *missing* (no sample)."""
+
+    ready: list[float]
+    unready: int
+    missing: int
+
+
 def _unready(now_s: float, pod: PodSample, window_s: float, cpu_initialization_s: float,
              initial_readiness_delay_s: float) -> bool:
     since = pod.ready_since_s
@@ -49,9 +59,10 @@ def _unready(now_s: float, pod: PodSample, window_s: float, cpu_initialization_s
 
 def group_pods(now_s: float, pods: Iterable[PodSample], window_s: float,
                cpu_initialization_s: float = 300.0,
-               initial_readiness_delay_s: float = 30.0) -> tuple[list[float], int]:
-    """Split the pods into CPU samples that count and unready pods, as ``groupPods`` of
-    Kubernetes' ``pkg/controller/podautoscaler/replica_calculator.go`` does for CPU.
+               initial_readiness_delay_s: float = 30.0) -> PodGroups:
+    """Split the pods into CPU samples that count, unready pods and missing ones, as
+    ``groupPods`` of Kubernetes' ``pkg/controller/podautoscaler/replica_calculator.go`` does
+    for CPU.
 
     - A pod younger than ``cpu_initialization_s`` (its start + the period is after ``now_s``)
       is unready if it is not ready, or if it became ready less than ``window_s`` ago (its
@@ -60,9 +71,9 @@ def group_pods(now_s: float, pods: Iterable[PodSample], window_s: float,
       less than ``initial_readiness_delay_s`` after its start: here, never ready, or ready only
       within that delay (``ready_since_s`` stands for the transition time, which it bounds
       from below).
-    - A counted pod without a sample (``utilization`` None) counts as unready (Kubernetes
-      calls it *missing* and uses 0 % on a scale-up, 100 % on a scale-down; in this model a
-      pod without ready time in the window did no work).
+    - A pod that is not unready but has no sample (``utilization`` None: an old pod that
+      crashed after it had been ready) is *missing*: :func:`cpu_replicas` counts it at 100 %
+      on a scale-down and 0 % on a scale-up.
 
     Terminating and failed pods are left out by the caller. Kubernetes puts Pending pods
     among the unready (the code's comment says "ignored", but they join ``unreadyPods`` and so
@@ -80,48 +91,54 @@ def group_pods(now_s: float, pods: Iterable[PodSample], window_s: float,
 
     Returns
     -------
-    (list of float, int)
-        The utilisations that count, and how many pods are unready.
+    PodGroups
+        ``(ready, unready, missing)``: the utilisations that count, and how many pods are
+        unready and missing.
 
     Examples
     --------
     >>> young = PodSample(started_s=100.0, ready=True, ready_since_s=190.0, utilization=0.9)
     >>> settled = PodSample(started_s=0.0, ready=True, ready_since_s=40.0, utilization=0.5)
     >>> group_pods(200.0, [young, settled], window_s=15.0)  # young's sample predates readiness
-    ([0.5], 1)
+    PodGroups(ready=[0.5], unready=1, missing=0)
     """
-    utils, unready = [], 0
+    utils, unready, missing = [], 0, 0
     for p in pods:
-        if p.utilization is None or _unready(now_s, p, window_s, cpu_initialization_s,
-                                             initial_readiness_delay_s):
+        if _unready(now_s, p, window_s, cpu_initialization_s, initial_readiness_delay_s):
             unready += 1
+        elif p.utilization is None:
+            missing += 1
         else:
             utils.append(p.utilization)
-    return utils, unready
+    return PodGroups(utils, unready, missing)
 
 
 def cpu_replicas(current: int, ready_utils: list[float], unready: int, target: float,
-                 tolerance: float = 0.1) -> tuple[int, float]:
+                 tolerance: float = 0.1, *, missing: int = 0) -> tuple[int, float]:
     """The raw replica count for a CPU utilisation target, as ``GetResourceReplicas`` of
     Kubernetes' ``pkg/controller/podautoscaler/replica_calculator.go``.
 
-    ``ratio = mean(ready_utils) / target``. With no unready pod, or ``ratio <= 1``: within
-    ``1 ± tolerance`` keep ``current``, else ``ceil(ratio × len(ready_utils))``. A scale-up
-    with unready pods counts them at 0 %: the ratio is recomputed over ``ready + unready``
-    pods; if it is within the tolerance or now points down, keep ``current``; else
-    ``ceil(new_ratio × (ready + unready))``, unless that moves against the ratio's direction
-    (then ``current``). With no ready sample Kubernetes fails the sync ("did not receive
-    metrics"): keep ``current``, with ratio NaN.
+    ``ratio = mean(ready_utils) / target``. Without missing pods, and unless it is a scale-up
+    (``ratio > 1``) with unready pods: within ``1 ± tolerance`` keep ``current``, else
+    ``ceil(ratio × len(ready_utils))``. Otherwise the controller fills in: missing pods at
+    100 % of their request on a scale-down (``ratio < 1``) and 0 % on a scale-up, unready pods
+    at 0 % on a scale-up, and recomputes the ratio over all of them; if the new ratio is
+    within the tolerance or points the other way, keep ``current``; else ``ceil(new_ratio ×
+    pods)``, unless that moves against the new ratio's direction (then ``current``). With no
+    ready sample Kubernetes fails the sync ("did not receive metrics"): keep ``current``, with
+    ratio NaN.
 
     Parameters
     ----------
     current : int
         The deployment's replicas.
     ready_utils, unready : list of float, int
-        The pods that count (utilisation 0..1 of the request) and those that do not
+        The pods that count (utilisation 0..1 of the request) and the unready ones
         (:func:`group_pods`).
     target, tolerance : float
         ``averageUtilization`` / 100, and the controller's tolerance.
+    missing : int
+        Pods without a sample that are not unready (:func:`group_pods`).
 
     Returns
     -------
@@ -139,20 +156,33 @@ def cpu_replicas(current: int, ready_utils: list[float], unready: int, target: f
     (4, 2.0)
     >>> cpu_replicas(4, [1.0, 1.0, 1.0], unready=1, target=0.5)[0]  # 3 at 0.5 over 4: 150 %
     6
+    >>> cpu_replicas(4, [0.2, 0.2], unready=0, target=0.5, missing=2)[0]  # missing at 100 %
+    4
     """
-    if target <= 0 or current < 0 or unready < 0 or tolerance < 0 or any(
+    if target <= 0 or min(current, unready, missing) < 0 or tolerance < 0 or any(
             u < 0 for u in ready_utils):
-        raise ValueError(f"cpu_replicas: need target > 0 and current, unready, tolerance, "
-                         f"utilizations >= 0, got target={target}, current={current}, "
-                         f"unready={unready}, tolerance={tolerance}")
+        raise ValueError(f"cpu_replicas: need target > 0 and current, unready, missing, "
+                         f"tolerance, utilizations >= 0, got target={target}, "
+                         f"current={current}, unready={unready}, missing={missing}, "
+                         f"tolerance={tolerance}")
     if not ready_utils:
         return current, math.nan
     ready = len(ready_utils)
     ratio = sum(ready_utils) / ready / target
-    if unready == 0 or ratio <= 1.0:
+    up_with_unready = unready > 0 and ratio > 1.0
+    if not up_with_unready and missing == 0:
         return (current if abs(ratio - 1.0) <= tolerance else math.ceil(ratio * ready)), ratio
-    new_ratio = sum(ready_utils) / (ready + unready) / target
-    if abs(new_ratio - 1.0) <= tolerance or new_ratio < 1.0:
+    values = list(ready_utils)
+    if ratio < 1.0:
+        values += [max(1.0, target)] * missing  # a scale-down: missing pods at 100 %
+    elif ratio > 1.0:
+        values += [0.0] * missing
+    if up_with_unready:
+        values += [0.0] * unready
+    new_ratio = sum(values) / len(values) / target
+    if abs(new_ratio - 1.0) <= tolerance or (ratio - 1.0) * (new_ratio - 1.0) < 0:
         return current, ratio
-    new = math.ceil(new_ratio * (ready + unready))
-    return (current if new < current else new), ratio
+    new = math.ceil(new_ratio * len(values))
+    if (new_ratio < 1.0 and new > current) or (new_ratio > 1.0 and new < current):
+        return current, ratio
+    return new, ratio

@@ -214,11 +214,14 @@ class Scenario(_Frozen):
         if problem is not None:
             raise ValueError(problem)
         for i, crash in enumerate(self.faults):
-            replicas = getattr(self.deployments, crash.deployment).replicas
-            if crash.pod >= replicas:
+            spec = getattr(self.deployments, crash.deployment)
+            field, most = "replicas", spec.replicas
+            if spec.autoscaling is not None:  # the pod may exist by then
+                field, most = "autoscaling.max_replicas", spec.autoscaling.max_replicas
+            if crash.pod >= most:
                 raise ValueError(
-                    f"faults[{i}].pod: must be < deployments.{crash.deployment}.replicas "
-                    f"({replicas}), got {crash.pod}"
+                    f"faults[{i}].pod: must be < deployments.{crash.deployment}.{field} "
+                    f"({most}), got {crash.pod}"
                 )
         return self
 

@@ -17,12 +17,15 @@ An empty ``cluster.node_pools`` (the default) is an unlimited cluster: every pod
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
 
 from sim.scenario.base import Frozen as _Frozen
 from sim.scenario.base import fill_kind_block, refuse_other_kind
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 __all__ = [
     "AutoscalingSpec",
@@ -50,11 +53,11 @@ class BehaviorSpec(_Frozen):
 
     tolerance: float = Field(0.1, ge=0.0, lt=1.0)
     scale_up_stabilization_s: float = Field(0.0, ge=0.0, le=3600.0)
-    scale_up_percent: int = Field(100, ge=0, le=10_000)
-    scale_up_pods: int = Field(4, ge=0, le=1000)
+    scale_up_percent: int = Field(100, ge=1, le=10_000)
+    scale_up_pods: int = Field(4, ge=1, le=1000)
     scale_up_period_s: float = Field(15.0, gt=0.0, le=1800.0)
     scale_down_stabilization_s: float = Field(300.0, ge=0.0, le=3600.0)
-    scale_down_percent: int = Field(100, ge=0, le=100)
+    scale_down_percent: int = Field(100, ge=1, le=100)
     scale_down_period_s: float = Field(15.0, gt=0.0, le=1800.0)
 
 
@@ -88,8 +91,8 @@ class KafkaLagTriggerSpec(_Frozen):
 
     lag_threshold: int = Field(10, ge=1, le=100_000_000)
     activation_lag_threshold: int = Field(0, ge=0, le=100_000_000)
-    allow_idle_consumers: bool = False
-    polling_interval_s: float = Field(30.0, gt=0.0, le=3600.0)
+    allow_idle_consumers: StrictBool = False
+    polling_interval_s: float = Field(30.0, ge=1.0, le=3600.0)
     cooldown_s: float = Field(300.0, ge=0.0, le=86400.0)
 
 
@@ -104,7 +107,7 @@ class AutoscalingSpec(_Frozen):
     kind: Literal["hpa", "keda"] = "hpa"
     min_replicas: int = Field(1, ge=0, le=1000)
     max_replicas: int = Field(10, ge=1, le=1000)
-    sync_period_s: float = Field(15.0, gt=0.0, le=3600.0)
+    sync_period_s: float = Field(15.0, ge=1.0, le=3600.0)
     behavior: BehaviorSpec = BehaviorSpec()
     hpa: CpuTriggerSpec | None = None
     keda: KafkaLagTriggerSpec | None = None
@@ -165,7 +168,7 @@ class ClusterAutoscalerSpec(_Frozen):
     min_nodes: int = Field(0, ge=0, le=10_000)
     max_nodes: int = Field(10, ge=1, le=10_000)
     node_startup_s: float = Field(60.0, ge=0.0, le=3600.0)
-    scan_interval_s: float = Field(10.0, gt=0.0, le=3600.0)
+    scan_interval_s: float = Field(10.0, ge=1.0, le=3600.0)
     scale_down_unneeded_s: float = Field(600.0, ge=0.0, le=86400.0)
 
 
@@ -184,6 +187,18 @@ class ClusterSpec(_Frozen):
 
     node_pools: dict[str, NodePoolSpec] = Field(default_factory=dict)
 
+    @field_validator("node_pools")
+    @classmethod
+    def _names(cls, pools: dict[str, NodePoolSpec]) -> dict[str, NodePoolSpec]:
+        """Pool names are Kubernetes names (DNS-1123 labels: ``cpu``, ``gpu-a100``)."""
+        for name in pools:
+            if not _DNS_LABEL.fullmatch(name):
+                raise ValueError(
+                    f"pool name {name!r}: must be 1-63 lower-case letters, digits or '-', "
+                    "starting and ending with a letter or digit (a Kubernetes name)"
+                )
+        return pools
+
     def __hash__(self) -> int:
         """Hash of the pools in order (a frozen block stays hashable, as every scenario
         block is: a dict field alone is not)."""
@@ -195,6 +210,9 @@ def cluster_errors(sc: Any) -> str | None:
 
     - ``replicas`` outside the autoscaler's ``min_replicas..max_replicas``;
     - a KEDA (lag) autoscaler on the ingestor, which consumes no topic;
+    - KEDA knobs that would not act: ``allow_idle_consumers`` on a queue bus (no partition
+      cap), a ``cooldown_s`` other than the default with ``min_replicas`` above 0 (it is the
+      wait before zero);
     - ``node_pool`` naming no pool of ``cluster.node_pools`` (or set on an unlimited cluster);
     - a pod whose requests fit no node of its pool (a GPU pod on a pool without GPUs): it
       would be Pending for ever;
@@ -224,6 +242,15 @@ def cluster_errors(sc: Any) -> str | None:
             if a.kind == "keda" and row.topic_in is None:
                 return (f"{where}.autoscaling.kind: 'keda' scales on a consumer's lag and "
                         f"{row.deployment} consumes no topic; use kind: hpa")
+            k = a.keda
+            if k is not None and k.allow_idle_consumers and sc.bus.kind != "kafka":
+                return (f"{where}.autoscaling.keda.allow_idle_consumers: lifts the cap at the "
+                        f"partition count, and a {sc.bus.kind} queue has none; remove it")
+            cooldown = KafkaLagTriggerSpec.model_fields["cooldown_s"].default
+            if k is not None and k.cooldown_s != cooldown and a.min_replicas > 0:
+                return (f"{where}.autoscaling.keda.cooldown_s: KEDA's cooldownPeriod is the "
+                        "wait before scaling to zero and acts only with min_replicas: 0 "
+                        f"(got {a.min_replicas}); remove it or set min_replicas: 0")
         if spec.node_pool is not None and spec.node_pool not in pools:
             known = ", ".join(pools) or "none: cluster.node_pools is empty (unlimited)"
             return f"{where}.node_pool: no pool {spec.node_pool!r} (pools: {known})"
