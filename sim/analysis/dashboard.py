@@ -22,7 +22,7 @@ from sim.analysis import dashboard_bus as bus
 from sim.analysis.dashboard_bus import DROP_COLOURS
 from sim.analysis.dashboard_cluster import draw_replicas
 from sim.analysis.scaling_panels import shade_bursts
-from sim.analysis.timeaxis import event_clock, event_time_axis, window_note
+from sim.analysis.timeaxis import finish_run_figure, window_note
 from sim.record.results import Results
 from sim.topology import STAGES
 
@@ -271,13 +271,4 @@ def plot_dashboard(results: Results, path: str | Path | None = None) -> Figure:
         bus.draw_drops(extra[0], results.transactions, results.metrics, results.incidents,
                        end_s)
         bus.draw_reasons_table(extra[1], results.transactions)
-    clock = event_clock(results)
-    if clock is not None and len(m):
-        for a in axes[0]:
-            event_time_axis(a, clock, end_s)
-    fig.suptitle(_title(results), fontsize=11)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-    return fig
+    return finish_run_figure(fig, results, list(axes[0]), _title(results), path)

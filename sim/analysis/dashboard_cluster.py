@@ -33,7 +33,7 @@ from sim.analysis.scaling_panels import (
     shade_bursts,
     short_name,
 )
-from sim.analysis.timeaxis import event_clock, event_time_axis
+from sim.analysis.timeaxis import event_clock, finish_run_figure
 from sim.record.results import Results
 
 __all__ = ["draw_nodes", "draw_replicas", "plot_scaling", "scaling_decisions"]
@@ -284,16 +284,9 @@ def plot_scaling(results: Results, path: str | Path | None = None) -> Figure:
             ax.axvline(d["time_s"], color=colour(d["deployment"]), lw=0.8, alpha=0.25)
     shade_bursts(axes, results)
     axes[-1].set_xlabel("processing time (s)")
-    end_s = float(results.metrics["time_s"].max()) if len(results.metrics) else 0.0
-    if (clock := event_clock(results)) is not None and end_s > 0:
-        event_time_axis(axes[0], clock, end_s)
+    if event_clock(results) is not None and len(results.metrics):
         axes[0].set_title(axes[0].get_title(), fontsize=10, y=1.0, pad=30)
-    fig.suptitle(_scaling_title(results), fontsize=11)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-    return fig
+    return finish_run_figure(fig, results, [axes[0]], _scaling_title(results), path)
 
 
 def _scaling_title(results: Results) -> str:

@@ -10,13 +10,16 @@ replayed window.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from sim.record.results import Results
 
-__all__ = ["clock_text", "event_clock", "event_time_axis", "window_note"]
+__all__ = ["clock_text", "event_clock", "event_time_axis", "finish_run_figure", "window_note"]
 
 _STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
 
@@ -80,3 +83,21 @@ def event_time_axis(ax: Axes, clock: tuple[float, float], end_s: float) -> Axes:
     sec.tick_params(labelsize=8)
     return sec
 
+
+def finish_run_figure(fig: Figure, results: Results, top: list[Axes], title: str,
+                      path: str | Path | None) -> Figure:
+    """Finish a figure of a run: the event time of day on top of each axes of ``top``
+    (:func:`event_time_axis`, when the run has a clock and samples), ``title`` above, a tight
+    layout; saved to ``path`` (PNG, 90 dpi) and closed when given. Returns ``fig``."""
+    m = results.metrics
+    end_s = float(m["time_s"].max()) if len(m) else 0.0
+    clock = event_clock(results)
+    if clock is not None and end_s > 0:
+        for ax in top:
+            event_time_axis(ax, clock, end_s)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+    return fig
