@@ -1,9 +1,12 @@
 """Pure decisions, with no SimPy inside: unit-tested against the real systems' documented rules.
 
 - ``sim.policies.alert``: the alert-service's policy;
+- ``sim.policies.breaker``: resilience4j's circuit breaker (closed, open, half-open);
+- ``sim.policies.bulkhead``: resilience4j's semaphore bulkhead (max concurrent calls);
 - ``sim.policies.hpa``: the Kubernetes HPA's stabilization, rate limits and bounds;
   ``sim.policies.hpa_cpu``: its replica count from CPU utilisation (``replica_calculator.go``);
 - ``sim.policies.keda``: KEDA's Kafka lag trigger, driving an HPA;
+- ``sim.policies.retry``: retries with exponential back-off and jitter, gRPC's retry budget;
 - ``sim.policies.scheduling``: the kube-scheduler's fit and the Cluster Autoscaler.
 
 The circuit breaker and retry policies of later issues belong here too. SimPy processes only
@@ -13,18 +16,26 @@ drive them (``sim.pods.autoscaler``, ``sim.pods.cluster``).
 from __future__ import annotations
 
 from sim.policies.alert import AlertPolicy
+from sim.policies.breaker import BreakerConfig, CircuitBreaker
+from sim.policies.bulkhead import Bulkhead
 from sim.policies.hpa import HorizontalPodAutoscaler
 from sim.policies.hpa_cpu import PodSample, cpu_replicas, group_pods
 from sim.policies.keda import KafkaLagScaler
+from sim.policies.retry import RetryBudget, RetryPolicy
 from sim.policies.scheduling import ClusterAutoscaler, NodePool
 
 __all__ = [
     "AlertPolicy",
+    "BreakerConfig",
+    "CircuitBreaker",
+    "Bulkhead",
     "ClusterAutoscaler",
     "HorizontalPodAutoscaler",
     "KafkaLagScaler",
     "NodePool",
     "PodSample",
+    "RetryBudget",
+    "RetryPolicy",
     "cpu_replicas",
     "group_pods",
 ]
