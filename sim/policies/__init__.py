@@ -27,8 +27,8 @@ from sim.policies.scheduling import ClusterAutoscaler, NodePool
 __all__ = [
     "AlertPolicy",
     "BreakerConfig",
-    "CircuitBreaker",
     "Bulkhead",
+    "CircuitBreaker",
     "ClusterAutoscaler",
     "HorizontalPodAutoscaler",
     "KafkaLagScaler",
