@@ -9,8 +9,8 @@
 - ``sim.policies.retry``: retries with exponential back-off and jitter, gRPC's retry budget;
 - ``sim.policies.scheduling``: the kube-scheduler's fit and the Cluster Autoscaler.
 
-The circuit breaker and retry policies of later issues belong here too. SimPy processes only
-drive them (``sim.pods.autoscaler``, ``sim.pods.cluster``).
+SimPy processes only drive them (``sim.pods.autoscaler``, ``sim.pods.cluster``). The breaker,
+retry and bulkhead policies are not yet used by the pipeline (the failures issue wires them).
 """
 
 from __future__ import annotations
