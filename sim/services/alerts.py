@@ -16,7 +16,12 @@ __all__ = ["AlertHandler"]
 
 
 class AlertHandler(ConsumerStage):
-    """alert-service: threshold + daily card budget, idempotent by transaction id."""
+    """alert-service: threshold + daily card budget, idempotent by transaction.
+
+    A transaction is decided (and paged, when alerted) once: a copy delivered again after a
+    crash before the commit (at-least-once) finds its decision already recorded and pages no
+    one a second time, nor spends the card budget again (an idempotency key per transaction,
+    kept with the decision)."""
 
     stage = Stage.ALERT
 
@@ -26,8 +31,15 @@ class AlertHandler(ConsumerStage):
         super().__init__(table, ledger, topic_in, None)
         self.policy = policy
         self.day = (table.event_time_s // 86400).astype(np.int64)
+        self.decided = np.zeros(len(table), dtype=bool)  # idempotency keys, by row
 
     def compute(self, rows: np.ndarray, row_list: list[int]) -> None:
+        new = ~self.decided[rows]
+        if not new.all():  # delivered again after a crash: decided (and paged) already
+            rows = rows[new]
+            if not len(rows):
+                return
+        self.decided[rows] = True
         led, decide = self.ledger, self.policy.decide
         alerted = [
             decide(d, c, s)
