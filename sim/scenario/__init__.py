@@ -48,6 +48,7 @@ from sim.scenario.deployments import (
     ProducerSpec,
     ServiceTimeSpec,
 )
+from sim.scenario.files import read_scenario_file
 from sim.scenario.workload import BankSpec, BurstSpec, WorkloadSpec, burst_errors
 from sim.topology import PIPELINE, SERVICES, TOPICS
 from tinybots.errors import InputError
@@ -252,31 +253,7 @@ class Scenario(_Frozen):
         a file (or a chain of bases that loops); ``FileNotFoundError`` if it is missing,
         pydantic's ``ValidationError`` on a bad field.
         """
-        return cls.model_validate(_read_scenario_file(Path(path), ()))
-
-    @staticmethod
-    def _read_mapping(path: Path) -> dict[str, Any]:
-        """The YAML mapping of scenario file ``path`` (see :meth:`from_yaml` for the errors)."""
-        raw = Path(path).read_bytes()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"scenario file {path}: not a YAML text file (byte {raw[exc.start]:#04x} at "
-                f"offset {exc.start} is not UTF-8)"
-            ) from exc
-        try:
-            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
-            raise InputError(f"scenario file {path}: not valid YAML{where}: {problem}") from exc
-        if not isinstance(data, dict):
-            raise InputError(
-                f"scenario file {path}: expected a mapping of fields, got {type(data).__name__}"
-            )
-        return data
+        return cls.model_validate(read_scenario_file(Path(path)))
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """YAML text of the full effective scenario (written to ``path`` when given)."""
@@ -284,65 +261,6 @@ class Scenario(_Frozen):
         if path is not None:
             Path(path).write_text(text)
         return text
-
-
-def _read_scenario_file(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
-    """The fields of scenario file ``path`` with its ``base`` (if any) merged under them."""
-    data = Scenario._read_mapping(path)
-    if "base" not in data:
-        return data
-    base = data.pop("base")
-    here = path.resolve()
-    if not isinstance(base, str) or not base:
-        raise InputError(f"scenario file {path}: base: expected a preset name or a scenario "
-                         f"file, got {base!r}")
-    if base in preset_names():
-        under = load_preset(base).model_dump(mode="json")
-    else:
-        other = (path.parent / base).resolve()
-        if not other.is_file():
-            raise InputError(f"scenario file {path}: base: {base!r} is neither a preset "
-                             f"({', '.join(preset_names())}) nor a file")
-        if other in (*chain, here):
-            raise InputError(f"scenario file {path}: base: {base!r} loops back to a file "
-                             "that builds on it")
-        under = _read_scenario_file(other, (*chain, here))
-    return _merged(under, data)
-
-
-def _merged(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """``over`` on top of ``under``: mappings merged key by key, anything else replaced; a
-    block whose ``kind`` changes (the bus, an autoscaler) is replaced whole, since the base's
-    settings belong to its own kind."""
-    if "kind" in over and over["kind"] != under.get("kind", over["kind"]):
-        return dict(over)
-    out = dict(under)
-    for key, value in over.items():
-        below = out.get(key)
-        out[key] = (_merged(below, value) if isinstance(below, dict) and isinstance(value, dict)
-                    else value)
-    return out
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key repeated in one mapping (naming it and its lines)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # keys brought in by ``<<`` may be overridden, as YAML intends
-            key = self.construct_object(key_node, deep=True)
-            try:
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r} (first at line {seen[key]})",
-                        key_node.start_mark,
-                    )
-            except TypeError:
-                continue  # unhashable: SafeLoader itself reports it
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
 
 
 def preset_names() -> list[str]:
