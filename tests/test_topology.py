@@ -31,7 +31,7 @@ def test_random_streams_keep_their_order():
     # streams added later go at the end
     assert STREAMS == ("arrivals", "content", "transaction_ingestor", "feature_enricher",
                        "fraud_detector", "alert_service", "label_feed", "faults",
-                       "monitoring_service")
+                       "monitoring_service", "feature_store", "retries")
 
 
 def _names_in_code(path: Path) -> set[str]:

@@ -42,15 +42,42 @@ from sim.scenario.cluster import (
     cluster_errors,
 )
 from sim.scenario.deployments import (
+    Dependencies,
+    DependencySpec,
     Deployments,
     DeploymentSpec,
     IngestorSpec,
     ProducerSpec,
     ServiceTimeSpec,
 )
+from sim.scenario.faults import (
+    FAULT_KINDS,
+    BrokerOutage,
+    DeploymentOutage,
+    FailingDependency,
+    Fault,
+    NetworkDelay,
+    PartitionUnavailable,
+    PodCrash,
+    Poison,
+    SlowDependency,
+    fault_errors,
+)
 from sim.scenario.files import read_scenario_file
+from sim.scenario.resilience import (
+    BreakerSpec,
+    BulkheadSpec,
+    BurnRateWindow,
+    ResilienceSpec,
+    RetryBudgetSpec,
+    RetrySpec,
+    Slos,
+    SloSpec,
+    feature_store_spec,
+    resilience_errors,
+)
 from sim.scenario.workload import BankSpec, BurstSpec, WorkloadSpec, burst_errors
-from sim.topology import PIPELINE, SERVICES, TOPICS
+from sim.topology import PIPELINE, TOPICS
 from tinybots.errors import InputError
 
 __all__ = [
@@ -83,6 +110,26 @@ __all__ = [
     "LabelSpec",
     "ModelSpec",
     "PodCrash",
+    "DeploymentOutage",
+    "BrokerOutage",
+    "PartitionUnavailable",
+    "SlowDependency",
+    "FailingDependency",
+    "Poison",
+    "NetworkDelay",
+    "Fault",
+    "FAULT_KINDS",
+    "ResilienceSpec",
+    "RetrySpec",
+    "RetryBudgetSpec",
+    "BreakerSpec",
+    "BulkheadSpec",
+    "DependencySpec",
+    "Dependencies",
+    "SloSpec",
+    "Slos",
+    "feature_store_spec",
+    "BurnRateWindow",
     "EngineSpec",
     "preset_names",
     "load_preset",
@@ -92,13 +139,6 @@ __all__ = [
 PRESET_DIR = Path(__file__).parent.parent / "presets"
 StageName = Literal[tuple(row.deployment for row in PIPELINE)]  # type: ignore[valid-type]
 """A pipeline stage's deployment key (``sim.topology.PIPELINE``), e.g. ``last_stage``."""
-CrashTarget = Literal[  # type: ignore[valid-type]
-    tuple(row.deployment for row in SERVICES if row.topic_in is not None)
-]
-"""A deployment whose pods a ``PodCrash`` may crash: the consumer services (``sim.topology``);
-the ingestor's pods cannot crash yet (its fast path is a precomputed schedule)."""
-
-
 class AlertSpec(_Frozen):
     """Alert when score >= ``threshold``, at most ``cards_per_day`` cards per event day."""
 
@@ -129,20 +169,6 @@ class ModelSpec(_Frozen):
     gap_days: int = Field(7, ge=0, le=365)
 
 
-class PodCrash(_Frozen):
-    """A scheduled fault: pod ``pod`` of ``deployment`` crashes at ``at_s``.
-
-    It restarts after ``restart_s`` plus its start-up time. Ignored when the deployment is
-    not part of the run (``last_stage`` before it) or the pod is not ready at ``at_s``.
-    ``pod`` must be below the deployment's ``replicas`` (checked by :class:`Scenario`).
-    """
-
-    deployment: CrashTarget
-    at_s: float = Field(ge=0.0)
-    pod: int = Field(0, ge=0)
-    restart_s: float = Field(10.0, ge=0.0, le=86400.0)
-
-
 class EngineSpec(_Frozen):
     """How the run is computed, not what it models (``sim.engine``).
 
@@ -168,7 +194,9 @@ class Scenario(_Frozen):
     last_stage: StageName = "alert_service"
     monitoring_interval_s: float = Field(10.0, gt=0.0, le=86400.0)
     max_duration_s: float = Field(86400.0, gt=0.0, le=1e9)
-    faults: tuple[PodCrash, ...] = ()
+    faults: tuple[Fault, ...] = ()
+    dependencies: Dependencies = Dependencies()
+    slos: Slos = Slos()
     engine: EngineSpec = EngineSpec()
     bus: BusSpec = BusSpec()
     cluster: ClusterSpec = ClusterSpec()
@@ -214,16 +242,9 @@ class Scenario(_Frozen):
         problem = bus_errors(self) or cluster_errors(self) or burst_errors(w)
         if problem is not None:
             raise ValueError(problem)
-        for i, crash in enumerate(self.faults):
-            spec = getattr(self.deployments, crash.deployment)
-            field, most = "replicas", spec.replicas
-            if spec.autoscaling is not None:  # the pod may exist by then
-                field, most = "autoscaling.max_replicas", spec.autoscaling.max_replicas
-            if crash.pod >= most:
-                raise ValueError(
-                    f"faults[{i}].pod: must be < deployments.{crash.deployment}.{field} "
-                    f"({most}), got {crash.pod}"
-                )
+        problem = fault_errors(self) or resilience_errors(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @classmethod

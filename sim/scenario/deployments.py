@@ -12,8 +12,11 @@ from pydantic import Field
 
 from sim.scenario.base import Frozen as _Frozen
 from sim.scenario.cluster import AutoscalingSpec, ResourcesSpec
+from sim.scenario.resilience import ResilienceSpec
 
 __all__ = [
+    "Dependencies",
+    "DependencySpec",
     "Deployments",
     "DeploymentSpec",
     "IngestorSpec",
@@ -88,6 +91,7 @@ class DeploymentSpec(_Frozen):
     resources: ResourcesSpec = ResourcesSpec()
     node_pool: str | None = None
     termination_grace_period_s: float = Field(30.0, ge=0.0, le=3600.0)
+    resilience: ResilienceSpec = ResilienceSpec()
 
 
 class IngestorSpec(_Frozen):
@@ -129,3 +133,18 @@ class Deployments(_Frozen):
         service=ServiceTimeSpec(distribution="deterministic", per_record_s=1e-5),
     )
 
+
+class DependencySpec(_Frozen):
+    """A remote dependency: ``servers`` calls served at once, FIFO; one call of ``n`` records
+    costs ``service`` (``fixed_s + per_record_s × n`` × a random factor of mean 1, drawn from
+    the ``faults`` stream's dependency child) plus ``network_s`` each way."""
+
+    servers: int = Field(8, ge=1, le=10_000)
+    service: ServiceTimeSpec = ServiceTimeSpec(fixed_s=0.002, per_record_s=0.0005)
+    network_s: float = Field(0.0005, ge=0.0, le=3600.0)
+
+
+class Dependencies(_Frozen):
+    """The services' dependencies (None: not modelled as a remote call)."""
+
+    feature_store: DependencySpec | None = None
