@@ -7,7 +7,9 @@
   ``sim.policies.hpa_cpu``: its replica count from CPU utilisation (``replica_calculator.go``);
 - ``sim.policies.keda``: KEDA's Kafka lag trigger, driving an HPA;
 - ``sim.policies.retry``: retries with exponential back-off and jitter, gRPC's retry budget;
-- ``sim.policies.scheduling``: the kube-scheduler's fit and the Cluster Autoscaler.
+- ``sim.policies.scheduling``: the kube-scheduler's fit and the Cluster Autoscaler;
+- ``sim.policies.slo``: the SRE workbook's multiwindow, multi-burn-rate SLO alerts (applied
+  to a run's records by ``sim.analysis.isolation``).
 
 SimPy processes only drive them (``sim.pods.autoscaler``, ``sim.pods.cluster``). The breaker,
 retry and bulkhead policies are not yet used by the pipeline (the failures issue wires them).
@@ -23,11 +25,13 @@ from sim.policies.hpa_cpu import PodSample, cpu_replicas, group_pods
 from sim.policies.keda import KafkaLagScaler
 from sim.policies.retry import RetryBudget, RetryPolicy
 from sim.policies.scheduling import ClusterAutoscaler, NodePool
+from sim.policies.slo import BurnWindow, alert_intervals
 
 __all__ = [
     "AlertPolicy",
     "BreakerConfig",
     "Bulkhead",
+    "BurnWindow",
     "CircuitBreaker",
     "ClusterAutoscaler",
     "HorizontalPodAutoscaler",
@@ -36,6 +40,7 @@ __all__ = [
     "PodSample",
     "RetryBudget",
     "RetryPolicy",
+    "alert_intervals",
     "cpu_replicas",
     "group_pods",
 ]
