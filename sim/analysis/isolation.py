@@ -36,6 +36,7 @@ from sim.analysis.sli import (
 )
 from sim.policies.slo import BurnWindow, alert_intervals
 from sim.record.results import Results
+from tinybots.errors import InputError
 
 __all__ = ["alert_incidents", "blast_radius", "burn_rate_alerts", "fault_windows",
            "phase_table", "plot_blast_radius", "service_events"]
@@ -46,8 +47,8 @@ _ALERT_COLUMNS = ["service", "sli", "objective", "start_s", "end_s", "duration_s
 _PHASE_COLUMNS = ["occurrence", "fault", "kind", "target", "service", "phase", "start_s",
                   "end_s", "events", "served", "failed", "late", "latency_p99_s",
                   "availability", "slo_p99_s", "slo_availability", "slo_met"]
-_BLAST_COLUMNS = ["occurrence", "fault", "kind", "target", "service", "slo_broken", "broken_s",
-                  "broken_before_s", "alerts", "worst_p99_s", "slo_p99_s"]
+_BLAST_COLUMNS = ["occurrence", "fault", "kind", "target", "start_s", "end_s", "service",
+                  "slo_broken", "broken_s", "broken_before_s", "alerts", "worst_p99_s", "slo_p99_s"]
 
 
 def _phases(start: float, end: float, recovery_s: float, end_run: float
@@ -105,7 +106,6 @@ def phase_table(results: Results, faults: pd.DataFrame | None = None, *,
         ``recovery_s`` < 0, or no SLO in the scenario (one line naming ``slos``).
     """
     if not recovery_s >= 0:
-        from tinybots.errors import InputError
         raise InputError(f"recovery_s: must be >= 0 (s), got {recovery_s}")
     specs, events = slo_specs(results), service_events(results)
     windows, end_run = fault_windows(results, faults), horizon_s(results)
@@ -217,11 +217,11 @@ def blast_radius(results: Results, faults: pd.DataFrame | None = None, *,
     Returns
     -------
     pandas.DataFrame
-        ``occurrence``, ``fault``, ``kind``, ``target``, ``service``, ``slo_broken``
-        (``broken_s > 0``), ``broken_s``, ``broken_before_s`` (s), ``alerts`` (burn-rate
-        alerts that fired in the fault's window or after phase), ``worst_p99_s`` (the larger
-        p99 latency of the during and after phases), ``slo_p99_s``.
-        Empty (these columns) without faults.
+        ``occurrence``, ``fault``, ``kind``, ``target``, ``start_s``, ``end_s`` (the fault's
+        window, :func:`fault_windows`), ``service``, ``slo_broken`` (``broken_s > 0``),
+        ``broken_s``, ``broken_before_s`` (s), ``alerts`` (burn-rate alerts that fired in the
+        fault's window or after phase), ``worst_p99_s`` (the larger p99 latency of the during
+        and after phases), ``slo_p99_s``. Empty (these columns) without faults.
 
     Raises
     ------
@@ -241,7 +241,8 @@ def blast_radius(results: Results, faults: pd.DataFrame | None = None, *,
                       & (alerts["end_s"] > lo)]
         first = p.iloc[0]
         rows.append({"occurrence": occ, "fault": first["fault"], "kind": first["kind"],
-                     "target": first["target"],
+                     "target": first["target"], "start_s": p.loc["during", "start_s"],
+                     "end_s": p.loc["during", "end_s"],
                      "service": service, "slo_broken": secs > 0, "broken_s": secs,
                      "broken_before_s": _measure(broken[service], *p.loc["before",
                                                                         ["start_s", "end_s"]]),
@@ -255,8 +256,9 @@ def plot_blast_radius(results_or_table: Results | pd.DataFrame,
                       path: str | Path | None = None) -> Figure:
     """The blast radius as a heat map: a row per service, a column per fault, colour = the
     seconds its SLO was broken (:func:`blast_radius`), each cell annotated (``ok`` when not
-    broken, else the seconds and the alerts paged). Saved as PNG at ``path`` when given (then
-    closed)."""
+    broken, else the seconds and the alerts paged; the seconds already broken in the
+    ``before`` phase in brackets, when any: overlapping faults share the damage). Saved as
+    PNG at ``path`` when given (then closed)."""
     table = (blast_radius(results_or_table) if isinstance(results_or_table, Results)
              else results_or_table)
     services = list(dict.fromkeys(table["service"]))
@@ -280,6 +282,8 @@ def plot_blast_radius(results_or_table: Results | pd.DataFrame,
             c = cells.loc[(s, f)]
             text = (f"{c['broken_s']:.0f} s\n{int(c['alerts'])} alert"
                     f"{'s' * int(c['alerts'] != 1)}" if c["slo_broken"] else "ok")
+            if c["broken_before_s"] > 0:  # already broken before: not this fault's alone
+                text += f"\n({c['broken_before_s']:.0f} s before)"
             ax.text(j, i, text, ha="center", va="center", fontsize=8,
                     color="white" if grid[i, j] > 0.6 * top else "black")
     first = table.drop_duplicates("occurrence").set_index("occurrence")
@@ -290,8 +294,9 @@ def plot_blast_radius(results_or_table: Results | pd.DataFrame,
 
 
 def _fault_label(row: pd.Series) -> str:
-    """``"#0 pod_crash\\nfeature-enricher"`` (the fault's index in ``scenario.faults``)."""
-    return f"#{row['fault']} {row['kind']}\n{str(row['target']).replace('_', '-')}"
+    """``"#0 pod_crash @20 s\\nfeature-enricher"`` (its index in ``scenario.faults``)."""
+    return (f"#{row['fault']} {row['kind']} @{row['start_s']:.0f} s\n"
+            f"{str(row['target']).replace('_', '-')}")
 
 
 def _finish(fig: Figure, path: str | Path | None) -> Figure:
