@@ -1,6 +1,7 @@
 """Pure decisions, with no SimPy inside: unit-tested against the real systems' documented rules.
 
 - ``sim.policies.alert``: the alert-service's policy;
+- ``sim.policies.backoff``: the kubelet's CrashLoopBackOff (restart delays of a crashing pod);
 - ``sim.policies.breaker``: resilience4j's circuit breaker (closed, open, half-open);
 - ``sim.policies.bulkhead``: resilience4j's semaphore bulkhead (max concurrent calls);
 - ``sim.policies.hpa``: the Kubernetes HPA's stabilization, rate limits and bounds;
@@ -18,6 +19,7 @@ retry and bulkhead policies are not yet used by the pipeline (the failures issue
 from __future__ import annotations
 
 from sim.policies.alert import AlertPolicy
+from sim.policies.backoff import CrashLoopBackOff
 from sim.policies.breaker import BreakerConfig, CircuitBreaker
 from sim.policies.bulkhead import Bulkhead
 from sim.policies.hpa import HorizontalPodAutoscaler
@@ -34,6 +36,7 @@ __all__ = [
     "BurnWindow",
     "CircuitBreaker",
     "ClusterAutoscaler",
+    "CrashLoopBackOff",
     "HorizontalPodAutoscaler",
     "KafkaLagScaler",
     "NodePool",
