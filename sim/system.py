@@ -37,6 +37,7 @@ import simpy
 
 from sim.budget import check_fits
 from sim.bus import ConsumerGroup, Topic
+from sim.bus.availability import Availability, attach, broker_faults
 from sim.bus.factory import make_consumer, make_topics
 from sim.engine import Paths, choose_paths
 from sim.faults import pod_crashes
@@ -65,7 +66,7 @@ from sim.topology import LABEL_FEED, MONITORING, PIPELINE, STAGES, STREAMS, Stag
 from sim.workload import SECONDS_PER_DAY, TxTable, build_workload
 from tinybots.errors import InputError
 
-__all__ = ["System", "build", "run", "start", "streams", "validated"]
+__all__ = ["System", "build", "fault_schedule", "run", "start", "streams", "validated"]
 
 _STAGE_OF = {v: k for k, v in STAGES.items()}
 IngressLike = Ingress | ScheduledIngress
@@ -115,6 +116,8 @@ class System:
     models: list[dict[str, Any]] = field(default_factory=list)
     build_wall_s: float = 0.0
     started: bool = False
+    broker: Availability | None = None  # the broker faults' windows (sim.bus.availability)
+    occurrences: list[Any] | None = None  # the fault schedule, drawn once (fault_schedule)
 
 
 def validated(scenario: Scenario) -> Scenario:
@@ -164,6 +167,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     ledger = Ledger(table.arrival_s, last)
     incidents = IncidentLog(env)
     topics = make_topics(env, scenario)
+    broker = attach(env, scenario, topics)
     ing = IngestorService(table, ledger, topics[PIPELINE[Stage.INGESTOR].topic_out or ""])
     spec = scenario.deployments.transaction_ingestor
     rng = rngs[PIPELINE[Stage.INGESTOR].deployment]
@@ -200,6 +204,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     return System(
         scenario, env, paths, table, ledger, topics, groups, ingress, deployments, monitor,
         rngs, incidents, cluster, labels, models, build_wall_s=time.perf_counter() - t0,
+        broker=broker,
     )
 
 
@@ -343,12 +348,28 @@ def start(s: System) -> simpy.Event:
     else:
         s.ledger.on_settled = done.succeed
     env.process(s.monitor.run(sc.monitoring_interval_s))
-    if sc.faults:
-        env.process(pod_crashes(env, sc.faults, s.deployments))
+    crashes = [f for f in sc.faults if f.kind == "pod_crash"]
+    if crashes:
+        env.process(pod_crashes(env, crashes, s.deployments))
+    if s.broker is not None:
+        env.process(broker_faults(env, fault_schedule(s), s.broker, s.incidents))
     s.cluster.start()
     start_autoscalers(env, {Ingress.name: s.ingress, **s.deployments}, s.incidents,
                       {k: g.lag for k, g in s.groups.items()}, sc)
     return done
+
+
+def fault_schedule(s: System) -> list[Any]:
+    """The run's fault occurrences (``sim.faults.schedule.occurrences``) over the horizon
+    ``min(max_duration_s, last arrival)``, from the ``faults`` stream; drawn at the first call
+    (spawning the stream's children again would draw another schedule), then kept."""
+    from sim.faults.schedule import occurrences
+
+    if s.occurrences is None:
+        last = float(s.table.arrival_s[-1]) if len(s.table) else 0.0
+        s.occurrences = occurrences(s.scenario.faults, s.rngs["faults"],
+                                    min(s.scenario.max_duration_s, last))
+    return s.occurrences
 
 
 def _release_transient_state(s: System) -> None:
