@@ -85,8 +85,8 @@ class ProducerBuffers:
 
     Parameters
     ----------
-    topic : Topic
-        A bounded ``overflow: block`` topic.
+    topic : Topic or Fanout
+        A bounded ``overflow: block`` topic, or one a broker fault may take down.
     buffer_records : int or None
         Records a pod's buffer holds (>= 0; None = unbounded).
     overflow : {"block", "shed"}

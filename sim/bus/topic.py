@@ -8,7 +8,9 @@ blocks ``send`` in Kafka's client) with ``overflow: block``; with ``overflow: sh
 a full partition is rejected record by record (RabbitMQ's ``x-overflow: reject-publish``) and
 reported to :attr:`Topic.on_drop` with the reason. Retention: infinite unless a
 :class:`sim.bus.retention.Retention` is attached (:attr:`Topic.retention`), which deletes
-records older than ``retention_s`` from the log start.
+records older than ``retention_s`` from the log start. A broker fault
+(:attr:`Topic.availability`, ``sim.bus.availability``) leaves a partition without a leader: no
+room there (a producer buffer holds its records) and a plain send waits until it is back.
 
 Mid-run reads: :meth:`Topic.end_offset` and :meth:`Topic.backlog` are current whenever read
 (they :meth:`Topic.sync` a scheduled producer first); the raw lists :attr:`Topic.ends` and
