@@ -37,6 +37,7 @@ import simpy
 
 from sim.budget import check_fits
 from sim.bus import ConsumerGroup, Topic
+from sim.bus.availability import Availability, attach, broker_faults
 from sim.bus.factory import make_consumer, make_topics
 from sim.engine import Paths, choose_paths
 from sim.faults import run_faults
@@ -120,6 +121,7 @@ class System:
     faults: list[Occurrence] = field(default_factory=list)
     build_wall_s: float = 0.0
     started: bool = False
+    broker: Availability | None = None  # the broker faults' windows (sim.bus.availability)
 
 
 def validated(scenario: Scenario) -> Scenario:
@@ -171,6 +173,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     ledger = Ledger(table.arrival_s, last)
     incidents = IncidentLog(env)
     topics = make_topics(env, scenario)
+    broker = attach(env, scenario, topics)
     ing = IngestorService(table, ledger, topics[PIPELINE[Stage.INGESTOR].topic_out or ""])
     spec = scenario.deployments.transaction_ingestor
     rng = rngs[PIPELINE[Stage.INGESTOR].deployment]
@@ -207,6 +210,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     return System(
         scenario, env, paths, table, ledger, topics, groups, ingress, deployments, monitor,
         rngs, incidents, cluster, labels, models, occ, build_wall_s=time.perf_counter() - t0,
+        broker=broker,
     )
 
 
@@ -353,6 +357,8 @@ def start(s: System) -> simpy.Event:
     if s.faults:
         pods = {Ingress.name: s.ingress} if isinstance(s.ingress, Ingress) else {}
         env.process(run_faults(env, s.faults, {**pods, **s.deployments}, s.incidents))
+    if s.broker is not None:
+        env.process(broker_faults(env, s.faults, s.broker, s.incidents))
     s.cluster.start()
     start_autoscalers(env, {Ingress.name: s.ingress, **s.deployments}, s.incidents,
                       {k: g.lag for k, g in s.groups.items()}, sc)
