@@ -54,6 +54,7 @@ def transactions_frame(s: System) -> pd.DataFrame:
     cols["label"] = tab.fraud[:n].astype(np.int8)
     cols["alerted"] = led.alerted[:n]
     cols["model_version"] = led.model_version[:n]
+    cols["degraded"] = _degraded(s, n)
     names = np.array(
         ["in_flight"] + [_OUTCOME[o] for o in Outcome if o != Outcome.PENDING], dtype=object
     )
@@ -70,6 +71,13 @@ def transactions_frame(s: System) -> pd.DataFrame:
     f["outcome_stage"] = pd.Categorical(f["outcome_stage"])
     f["outcome"] = pd.Categorical(f["outcome"])
     return f
+
+
+def _degraded(s: System, n: int) -> np.ndarray:
+    """Rows the enricher served with cached features (``sim.services.enricher``)."""
+    dep = s.deployments.get(PIPELINE[Stage.ENRICHER].deployment)
+    flags = getattr(dep.handler, "degraded", None) if dep is not None else None
+    return flags[:n].copy() if flags is not None else np.zeros(n, dtype=bool)
 
 
 def summarise(
@@ -128,6 +136,9 @@ def summarise(
                 if row_of(k).stage is not None
             )),
             **_scaling(s, metrics),
+            "degraded": int(tx["degraded"].sum()),
+            "dependency_retries": int(sum(c.retries for c in s.callers)),
+            "breaker_opens": int(sum(c.breaker_opens for c in s.callers)),
             "sim_time_s": float(s.env.now),
             "wall_s": float(wall_s),
         }
@@ -225,6 +236,8 @@ def assemble(s: System, wall_s: float) -> Results:
         ],
     )
     summary = pd.DataFrame([summarise(s, tx, counts, metrics, wall_s)])
+    from sim.services.resilient_call import breaker_frame
+
     return Results(
         scenario=s.scenario,
         transactions=tx,
@@ -233,4 +246,5 @@ def assemble(s: System, wall_s: float) -> Results:
         incidents=incidents,
         models=models,
         summary=summary,
+        breaker=breaker_frame(s.callers),
     )
