@@ -377,8 +377,9 @@ def start(s: System) -> simpy.Event:
     else:
         s.ledger.on_settled = done.succeed
     env.process(s.monitor.run(sc.monitoring_interval_s))
-    if sc.faults:
-        env.process(pod_crashes(env, sc.faults, s.deployments))
+    crashes = [f for f in sc.faults if f.kind == "pod_crash"]  # the other kinds act elsewhere
+    if crashes:
+        env.process(pod_crashes(env, crashes, s.deployments))
     s.cluster.start()
     start_autoscalers(env, {Ingress.name: s.ingress, **s.deployments}, s.incidents,
                       {k: g.lag for k, g in s.groups.items()}, sc)
