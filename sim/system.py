@@ -41,7 +41,7 @@ from sim.bus.availability import Availability, attach, broker_faults
 from sim.bus.factory import make_consumer, make_topics
 from sim.engine import Paths, choose_paths
 from sim.faults import run_faults
-from sim.faults.schedule import Occurrence, occurrences
+from sim.faults.schedule import FaultWindows, Occurrence, occurrences
 from sim.pods import Deployment, Handler, Ingress, ScheduledIngress, feed_arrivals
 from sim.pods.autoscaler import start_autoscalers
 from sim.pods.cluster import Cluster
@@ -62,6 +62,7 @@ from sim.services import (
     label_publisher,
 )
 from sim.services.monitoring import MonitoringHandler
+from sim.services.resilient_call import ResilientCaller, feature_store_caller
 from sim.services.warmup import TrainedModel
 from sim.topology import LABEL_FEED, MONITORING, PIPELINE, STAGES, STREAMS, Stage, row_of
 from sim.workload import SECONDS_PER_DAY, TxTable, build_workload
@@ -101,6 +102,10 @@ class System:
     faults : list of sim.faults.schedule.Occurrence
         The fault occurrences of the run (random faults drawn over ``[0, min(max_duration_s,
         last arrival))``), the ``faults`` frame's rows.
+    windows : sim.faults.schedule.FaultWindows
+        The run's fault occurrences (drawn once from the ``faults`` stream).
+    callers : list of ResilientCaller
+        The modelled dependency calls (the enricher's feature-store call; empty: none).
     """
 
     scenario: Scenario
@@ -119,6 +124,8 @@ class System:
     labels: LabelTable | None = None
     models: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Occurrence] = field(default_factory=list)
+    windows: FaultWindows = field(default_factory=lambda: FaultWindows([]))
+    callers: list[ResilientCaller] = field(default_factory=list)
     build_wall_s: float = 0.0
     started: bool = False
     broker: Availability | None = None  # the broker faults' windows (sim.bus.availability)
@@ -191,6 +198,8 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
         )
         if trained is not None:
             models.append(trained.info)
+    windows = FaultWindows(occ)
+    callers = _feature_store_call(env, scenario, rngs, windows, handlers)
     groups, deployments = {}, {}
     for name, handler in handlers.items():
         row = row_of(name)
@@ -202,16 +211,31 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
         )
     wire_drops(topics, groups, deployments, ledger, incidents)
     monitored: dict[str, Any] = {Ingress.name: ingress, **deployments}
-    monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress, cluster)
+    monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress, cluster,
+                      callers=callers)
     # Settle the cyclic GC's debt from building (data generation, training, warm-up allocate
     # ~10^5 tracked objects): otherwise a full collection (~0.15 s on the default preset) fires
     # early in the run and is billed to env.run. No effect on results.
     gc.collect()
     return System(
         scenario, env, paths, table, ledger, topics, groups, ingress, deployments, monitor,
-        rngs, incidents, cluster, labels, models, occ, build_wall_s=time.perf_counter() - t0,
-        broker=broker,
+        rngs, incidents, cluster, labels, models, occ, windows, callers,
+        build_wall_s=time.perf_counter() - t0, broker=broker,
     )
+
+
+def _feature_store_call(
+    env: simpy.Environment, sc: Scenario, rngs: dict[str, np.random.Generator],
+    windows: FaultWindows, handlers: dict[str, Handler],
+) -> list[ResilientCaller]:
+    """The enricher's feature-store call when the run models it (else none: no call)."""
+    enricher = handlers.get(PIPELINE[Stage.ENRICHER].deployment)
+    caller = feature_store_caller(env, sc, rngs, windows) if enricher is not None else None
+    if caller is None:
+        return []
+    assert isinstance(enricher, EnricherHandler)
+    enricher.use_call(caller, sc.deployments.feature_enricher.resilience)
+    return [caller]
 
 
 def _status(line: str) -> None:

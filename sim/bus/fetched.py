@@ -30,9 +30,13 @@ class Fetched:
         Set by the handler when the records it produced still wait in its producer's buffer:
         the consumer commits only once the event has fired (at-least-once: a crash before then
         redelivers the batch).
+    seek_back : bool
+        Set by the handler when processing the batch failed: the consumer does not commit it
+        and seeks back to the last committed offsets (Kafka's ``seek``), so it is polled again.
     """
 
-    __slots__ = ("records", "ranges", "redelivered", "_again", "handles", "commit_after")
+    __slots__ = ("records", "ranges", "redelivered", "_again", "handles", "commit_after",
+                 "seek_back")
 
     def __init__(
         self,
@@ -47,6 +51,8 @@ class Fetched:
         self.handles: list[int] | None = None  # a queue's receipt handles / delivery tags
         self.commit_after: simpy.Event | None = None  # set by a handler whose produce is
         # still in a producer buffer: the consumer commits once it has fired
+        self.seek_back = False  # set by a handler whose processing failed: not committed,
+        # the consumer seeks back to the batch and polls it again
 
     @property
     def attempts(self) -> list[int]:

@@ -263,7 +263,11 @@ class Deployment(PodLifecycle):
                 if blocking is not None:  # a produce to a bounded topic
                     yield from blocking
                 after = fetched.commit_after
-                if spec.delivery == "at_least_once" and (after is not None or waiting):
+                if fetched.seek_back:  # processing failed: not committed, polled again
+                    if not bus.rewind(fetched):  # at-most-once: committed at poll time
+                        handler.drop(fetched.records, f"{self.name}: processing failed "
+                                     "(at-most-once)")
+                elif spec.delivery == "at_least_once" and (after is not None or waiting):
                     waiting.append(fetched)  # its records still in a producer buffer
                     if after is not None and after.callbacks is not None:
                         after.callbacks.append(commit_ready)

@@ -55,6 +55,7 @@ def transactions_frame(s: System) -> pd.DataFrame:
     cols["label"] = tab.fraud[:n].astype(np.int8)
     cols["alerted"] = led.alerted[:n]
     cols["model_version"] = led.model_version[:n]
+    cols["degraded"] = _degraded(s, n)
     names = np.array(
         ["in_flight"] + [_OUTCOME[o] for o in Outcome if o != Outcome.PENDING], dtype=object
     )
@@ -71,6 +72,13 @@ def transactions_frame(s: System) -> pd.DataFrame:
     f["outcome_stage"] = pd.Categorical(f["outcome_stage"])
     f["outcome"] = pd.Categorical(f["outcome"])
     return f
+
+
+def _degraded(s: System, n: int) -> np.ndarray:
+    """Rows the enricher served with cached features (``sim.services.enricher``)."""
+    dep = s.deployments.get(PIPELINE[Stage.ENRICHER].deployment)
+    flags = getattr(dep.handler, "degraded", None) if dep is not None else None
+    return flags[:n].copy() if flags is not None else np.zeros(n, dtype=bool)
 
 
 def summarise(
@@ -130,6 +138,9 @@ def summarise(
             )),
             **_scaling(s, metrics),
             "faults": len(s.faults),
+            "degraded": int(tx["degraded"].sum()),
+            "dependency_retries": int(sum(c.retries for c in s.callers)),
+            "breaker_opens": int(sum(c.breaker_opens for c in s.callers)),
             "sim_time_s": float(s.env.now),
             "wall_s": float(wall_s),
         }
@@ -227,6 +238,8 @@ def assemble(s: System, wall_s: float) -> Results:
         ],
     )
     summary = pd.DataFrame([summarise(s, tx, counts, metrics, wall_s)])
+    from sim.services.resilient_call import breaker_frame
+
     return Results(
         scenario=s.scenario,
         transactions=tx,
@@ -236,4 +249,5 @@ def assemble(s: System, wall_s: float) -> Results:
         models=models,
         summary=summary,
         faults=faults_frame(s.faults),
+        breaker=breaker_frame(s.callers),
     )

@@ -48,7 +48,8 @@ __all__ = [
 OWN_FILES = frozenset(
     {
         *(f"{name}.parquet" for name in
-          ("transactions", "spans", "metrics", "incidents", "models", "summary", "faults")),
+          ("transactions", "spans", "metrics", "incidents", "models", "summary", "faults",
+           "breaker")),
         "scenario.yaml",
         "summary.json",
         "dashboard.png",

@@ -111,6 +111,16 @@ class ConsumerStage:
     def drop(self, records: list[int], reason: str) -> None:
         self.ledger.finish(np.array(records, dtype=np.int64), Outcome.LOST, self.stage, reason)
 
+    def dead_letter(self, rows: list[int], reason: str, attempts: int) -> None:
+        """Settle ``rows`` as dead-lettered at this stage, with ``reason`` and the ``attempts``
+        made (in the ``transactions`` frame's ``reason``); their batch is then committed.
+
+        A minimal version for the feature-store call (issue 11); the dead-letter topic
+        ``<topic>.dlq`` itself is another branch's.
+        """
+        self.ledger.finish(np.array(rows, dtype=np.int64), Outcome.DEAD_LETTERED, self.stage,
+                           f"{reason} ({attempts} attempts)")
+
     def crashed(self, pod: str, lost: bool, records: list[int]) -> None:
         """``pod`` crashed holding ``records``: those it had not served may be served again
         when redelivered (``Ledger.release``), and its producer buffer is gone
