@@ -92,8 +92,6 @@ def choose_paths(scenario: Scenario) -> Paths:
     if labels and retention_s(scenario, "labels") is not None:
         labels, reasons["labels"] = False, f"topics.labels.{why}"
     down = broker_fault_topics(scenario)  # a broker fault holds the producer back
-    if ingress and not last and "transactions" in down:
-        ingress, reasons["ingress"] = False, "faults: a broker fault on topic transactions"
     if labels and "labels" in down:
         labels, reasons["labels"] = False, "faults: a broker fault on topic labels"
     return Paths(ingress, labels, reasons)

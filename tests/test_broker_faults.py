@@ -202,7 +202,7 @@ def test_partition_unavailable_on_a_queue_bus_is_one_line_naming_the_field(kind:
 
 def test_a_broker_fault_on_a_producers_topic_takes_its_event_path():
     paths = choose_paths(_scenario([OUTAGE]))
-    assert not paths.scheduled_ingress and "broker fault" in paths.reasons["ingress"]
+    assert not paths.scheduled_ingress and "broker_outage" in paths.reasons["ingress"]
     assert paths.scheduled_labels  # the labels topic is not hit
     assert choose_paths(_scenario([])).scheduled_ingress
 
