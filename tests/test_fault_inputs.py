@@ -1,0 +1,88 @@
+"""Bad fault and resilience input (issue 11): each is one line naming the field, from the
+scenario API and from ``tinybots run --scenario``; nothing is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from cli_errors import cli_error_line
+from sim import load_preset
+from sim.scenario import Scenario
+from tinybots.errors import describe_validation_error
+
+
+def _with(**blocks: Any) -> dict[str, Any]:
+    data = load_preset("small").model_dump(mode="json")
+    for path, value in blocks.items():
+        node = data
+        keys = path.split("__")
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return data
+
+
+CASES = {
+    "unknown service": (
+        _with(faults=[{"kind": "deployment_outage", "deployment": "payments", "at_s": 5.0}]),
+        "faults.0.deployment_outage.deployment", "payments"),
+    "after the horizon": (
+        _with(faults=[{"kind": "pod_crash", "deployment": "fraud_detector", "at_s": 4000.0}]),
+        "faults[0].at_s", "max_duration_s (3600)"),
+    "negative duration": (
+        _with(faults=[{"kind": "slow_dependency", "at_s": 5.0, "duration_s": -1.0}]),
+        "faults.0.slow_dependency.duration_s", "greater than or equal to 0"),
+    "breaker threshold 0": (
+        _with(deployments__feature_enricher__resilience={"breaker": {
+            "failure_rate_threshold": 0}}),
+        "deployments.feature_enricher.resilience.breaker.failure_rate_threshold",
+        "greater than 0"),
+    "breaker threshold over 100": (
+        _with(deployments__feature_enricher__resilience={"breaker": {
+            "slow_call_rate_threshold": 150}}),
+        "deployments.feature_enricher.resilience.breaker.slow_call_rate_threshold",
+        "less than or equal to 100"),
+    "unknown kind": (
+        _with(faults=[{"kind": "meteor", "at_s": 1.0}]),
+        "faults.0", "meteor"),
+    "both timings": (
+        _with(faults=[{"kind": "broker_outage", "at_s": 1.0, "rate_per_h": 2.0}]),
+        "at_s", "exactly one of at_s"),
+    "a breaker where no call is made": (
+        _with(deployments__fraud_detector__resilience={"breaker": {}}),
+        "deployments.fraud_detector.resilience.breaker", "only the feature_enricher"),
+    "a delay between services that do not talk": (
+        _with(faults=[{"kind": "network_delay", "source": "alert_service",
+                       "target": "feature_enricher", "at_s": 1.0}]),
+        "faults[0].target", "does not call"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_fault_input_is_one_line_naming_the_field(case: str) -> None:
+    data, field, hint = CASES[case]
+    with pytest.raises(ValidationError) as bad:
+        Scenario.model_validate(data)
+    line = describe_validation_error(bad.value)
+    assert "\n" not in line, line
+    assert field in line and hint in line, line
+
+
+@pytest.mark.parametrize("case", ["unknown service", "after the horizon", "negative duration",
+                                  "breaker threshold 0"])
+def test_the_cli_says_the_same_in_one_line(case: str, tmp_path: Path, capsys: Any,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    data, field, hint = CASES[case]
+    line = cli_error_line(data, tmp_path, capsys, monkeypatch)
+    assert field in line and hint in line, line
+
+
+def test_a_scenario_written_before_the_union_still_loads() -> None:
+    """A fault mapping without ``kind`` is a ``pod_crash`` (older scenario files)."""
+    sc = Scenario.model_validate(_with(faults=[{"deployment": "feature_enricher",
+                                                 "at_s": 3.0, "restart_s": 1.0}]))
+    assert sc.faults[0].kind == "pod_crash" and sc.faults[0].restart_s == 1.0
