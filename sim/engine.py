@@ -15,7 +15,8 @@ which only the event path gives. Nor is either taken on a queue bus (``bus.kind`
 rabbitmq): a queue has no scheduled producer (the ingestor keeps its schedule when it is the
 last stage, since then nothing is produced). The ingestor's schedule assumes fixed servers
 from the start: it is not taken when the ingestor has an autoscaler or the cluster has node
-pools (its pods may wait for a node).
+pools (its pods may wait for a node), nor when a ``network_delay`` fault acts on its produce
+(``sim.services.ingestor``).
 
 ``engine.fast_paths: off`` forces both event models; ``auto`` (the default) takes a twin
 whenever the scenario has nothing it cannot honour, and says why not otherwise
@@ -96,4 +97,7 @@ def _fixed_ingestor(scenario: Scenario) -> str | None:
         return "deployments.transaction_ingestor.autoscaling is set (servers change in the run)"
     if scenario.cluster.node_pools:
         return "cluster.node_pools is set (the ingestor's pods may wait for a node)"
+    if any(f.kind == "network_delay" and f.source == "transaction_ingestor"
+           for f in scenario.faults):
+        return "a network_delay fault acts on the ingestor's produce"
     return None

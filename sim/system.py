@@ -40,6 +40,8 @@ from sim.bus import ConsumerGroup, Topic
 from sim.bus.factory import make_consumer, make_topics
 from sim.engine import Paths, choose_paths
 from sim.faults import pod_crashes
+from sim.faults.processing import wire_processing_faults
+from sim.faults.schedule import FaultWindows, Occurrence, occurrences, poison_rows
 from sim.pods import Deployment, Handler, Ingress, ScheduledIngress, feed_arrivals
 from sim.pods.autoscaler import start_autoscalers
 from sim.pods.cluster import Cluster
@@ -115,6 +117,8 @@ class System:
     models: list[dict[str, Any]] = field(default_factory=list)
     build_wall_s: float = 0.0
     started: bool = False
+    faults: list[Occurrence] = field(default_factory=list)
+    fault_windows: FaultWindows = field(default_factory=lambda: FaultWindows([]))
 
 
 def validated(scenario: Scenario) -> Scenario:
@@ -190,6 +194,12 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
             env, name, getattr(scenario.deployments, name), group, handler, rngs[name], incidents,
             cluster,
         )
+    occ = occurrences(scenario.faults, rngs["faults"],
+                      min(scenario.max_duration_s, float(table.arrival_s[-1])))
+    poison = poison_rows(table.arrival_s, occ, rngs["faults"].spawn(1)[0])
+    windows = FaultWindows(occ)
+    wire_processing_faults(env, scenario, ing, deployments, windows, poison, rngs["retries"],
+                           incidents)
     wire_drops(topics, groups, deployments, ledger, incidents)
     monitored: dict[str, Any] = {Ingress.name: ingress, **deployments}
     monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress, cluster)
@@ -200,6 +210,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     return System(
         scenario, env, paths, table, ledger, topics, groups, ingress, deployments, monitor,
         rngs, incidents, cluster, labels, models, build_wall_s=time.perf_counter() - t0,
+        faults=occ, fault_windows=windows,
     )
 
 
@@ -343,8 +354,9 @@ def start(s: System) -> simpy.Event:
     else:
         s.ledger.on_settled = done.succeed
     env.process(s.monitor.run(sc.monitoring_interval_s))
-    if sc.faults:
-        env.process(pod_crashes(env, sc.faults, s.deployments))
+    crashes = [f for f in sc.faults if f.kind == "pod_crash"]
+    if crashes:
+        env.process(pod_crashes(env, crashes, s.deployments))
     s.cluster.start()
     start_autoscalers(env, {Ingress.name: s.ingress, **s.deployments}, s.incidents,
                       {k: g.lag for k, g in s.groups.items()}, sc)

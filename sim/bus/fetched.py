@@ -30,9 +30,15 @@ class Fetched:
         Set by the handler when the records it produced still wait in its producer's buffer:
         the consumer commits only once the event has fired (at-least-once: a crash before then
         redelivers the batch).
+    seek_back : bool
+        Set by the handler when a record's processing failed for good and it is not
+        dead-lettered: the consumer does not commit the batch and seeks back to its first
+        uncommitted offset (Kafka's ``seek``; a queue's nack / visibility reset: the
+        consumer's ``rewind``), so the records are polled again (``sim.pods.deployment``).
     """
 
-    __slots__ = ("records", "ranges", "redelivered", "_again", "handles", "commit_after")
+    __slots__ = ("records", "ranges", "redelivered", "_again", "handles", "commit_after",
+                 "seek_back")
 
     def __init__(
         self,
@@ -47,6 +53,7 @@ class Fetched:
         self.handles: list[int] | None = None  # a queue's receipt handles / delivery tags
         self.commit_after: simpy.Event | None = None  # set by a handler whose produce is
         # still in a producer buffer: the consumer commits once it has fired
+        self.seek_back = False  # set by a handler: do not commit, seek back (redelivered)
 
     @property
     def attempts(self) -> list[int]:

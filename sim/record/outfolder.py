@@ -48,7 +48,8 @@ __all__ = [
 OWN_FILES = frozenset(
     {
         *(f"{name}.parquet" for name in
-          ("transactions", "spans", "metrics", "incidents", "models", "summary")),
+          ("transactions", "spans", "metrics", "incidents", "models", "summary",
+           "dead_letters")),
         "scenario.yaml",
         "summary.json",
         "dashboard.png",

@@ -8,7 +8,11 @@ Frames (units in column names; times are processing seconds since the start of t
   {start,end}_s`` (NaN = not reached), ``latency_s`` (completion − arrival; NaN unless
   completed), ``score`` (probability of fraud), ``label`` (true TX_FRAUD), ``alerted``,
   ``model_version`` (−1 = not scored), ``outcome`` (completed / in_flight / shed /
-  dead_lettered / lost), ``outcome_stage`` (deployment where it ended or is), ``reason``.
+  dead_lettered / lost), ``outcome_stage`` (deployment where it ended or is), ``reason``,
+  ``attempts`` (processing attempts at the stage where it ended or is: 1 unless its processing
+  failed there, e.g. a poison record; a dead-lettered record's attempts before it went to the
+  dead-letter topic (of its last delivery); a record blocked by a seek-back: all its attempts
+  so far, over its deliveries).
 - ``spans``: one row per hop: ``trace_id`` (= row), ``span_id`` (int, trace_id × 4 + stage
   index), ``service`` and ``pod`` (categorical), ``partition`` (of the topic consumed; for the
   ingestor, of the topic produced to), ``queue_wait_s``, ``service_s``, ``start_s``, ``end_s``.
@@ -21,6 +25,12 @@ Frames (units in column names; times are processing seconds since the start of t
   producer buffer; records_dead_lettered: moved to a dead-letter queue; the count, topic and
   reason in ``detail``, ``sim.record.incidents.drop_detail``), ``target``, ``detail``,
   ``duration_s`` (how long it lasts when known at once, e.g. a rebalance pause; NaN otherwise).
+- ``dead_letters``: one row per record a consumer sent to its dead-letter topic after its
+  processing failed ``attempts`` times (``sim.pods.retries``): ``row``, ``service``
+  (deployment), ``topic`` (``<topic>.dlq``), ``reason`` (e.g. "poison: bad_schema"),
+  ``attempts``, ``time_s`` (when it was dead-lettered), ``first_attempt_s`` (when the first of
+  those attempts started; NaN if not known). (What the ingestor and the queues' redrive
+  dead-letter is in ``transactions`` and ``incidents``, not here.)
 - ``models``: ``version``, ``kind``, ``train_start``, ``train_end``, ``n_train``,
   ``n_train_frauds``, ``train_average_precision``.
 - ``summary``: one row; its keys follow.
@@ -43,6 +53,8 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
   evicted, a visibility timeout, a requeue), summed over the transaction pipeline's groups; a
   scale-down's uncommitted work is counted here (a stage that had not served it yet serves it
   once, so ``duplicates`` need not grow);
+- ``retries``: processing retries the consumers made of records whose processing failed
+  (one per record and retry; ``deployments.*.resilience.retry``);
 - ``labels_lost``: labels of the label feed lost in at-most-once crashes or dropped by the bus
   (shed by a full ``labels`` topic, deleted by retention; labels, not transactions: outside
   conservation; they leave later terminal risks stale);
@@ -79,7 +91,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -89,9 +101,13 @@ from sim.scenario import Scenario
 from tinybots.errors import InputError
 from tinybots.paths import check_creatable
 
-__all__ = ["FRAMES", "SUMMARY_KEYS", "Results", "check_results_folder"]
+__all__ = ["DEAD_LETTER_COLUMNS", "FRAMES", "SUMMARY_KEYS", "Results", "check_results_folder",
+           "empty_dead_letters"]
 
-FRAMES = ("transactions", "spans", "metrics", "incidents", "models", "summary")
+FRAMES = ("transactions", "spans", "metrics", "incidents", "models", "summary", "dead_letters")
+DEAD_LETTER_COLUMNS = ("row", "service", "topic", "reason", "attempts", "time_s",
+                       "first_attempt_s")
+"""Columns of the ``dead_letters`` frame, in order (module docstring)."""
 SUMMARY_KEYS = (
     "generated",
     "completed",
@@ -104,6 +120,7 @@ SUMMARY_KEYS = (
     "cut_short",
     "duplicates",
     "redelivered",
+    "retries",
     "labels_lost",
     "throughput_per_s",
     "latency_p50_s",
@@ -129,6 +146,16 @@ SUMMARY_KEYS = (
 """Keys of ``summary`` / ``summary.json``, in order (described in the module docstring)."""
 
 
+def empty_dead_letters() -> pd.DataFrame:
+    """A ``dead_letters`` frame without rows (its columns and dtypes)."""
+    return pd.DataFrame({
+        "row": pd.Series(dtype="int64"), "service": pd.Series(dtype="object"),
+        "topic": pd.Series(dtype="object"), "reason": pd.Series(dtype="object"),
+        "attempts": pd.Series(dtype="int64"), "time_s": pd.Series(dtype="float64"),
+        "first_attempt_s": pd.Series(dtype="float64"),
+    })
+
+
 @dataclass(frozen=True, eq=False)
 class Results:
     """Everything a run produced (see the module docstring for the frames)."""
@@ -140,6 +167,7 @@ class Results:
     incidents: pd.DataFrame
     models: pd.DataFrame
     summary: pd.DataFrame
+    dead_letters: pd.DataFrame = field(default_factory=empty_dead_letters)
 
     def summary_dict(self) -> dict[str, float | int]:
         """The summary row as plain Python numbers."""
@@ -201,8 +229,9 @@ class Results:
     @classmethod
     def load(cls, directory: str | Path) -> Results:
         """Read a folder written by :meth:`save`."""
-        d = Path(directory)
-        frames = {name: pd.read_parquet(d / f"{name}.parquet") for name in FRAMES}
+        d = Path(directory)  # a folder saved before a frame existed: that frame empty
+        frames = {name: pd.read_parquet(d / f"{name}.parquet") for name in FRAMES
+                  if (d / f"{name}.parquet").exists() or name != "dead_letters"}
         return cls(scenario=Scenario.from_yaml(d / "scenario.yaml"), **frames)
 
 
