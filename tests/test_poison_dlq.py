@@ -167,3 +167,29 @@ def test_no_poison_no_retry_machinery():
     s = build(load_preset("small"))
     assert all(d.retries is None for d in s.deployments.values())
     assert all(getattr(d.handler, "delay_s", None) is None for d in s.deployments.values())
+
+
+def test_a_seek_back_that_costs_no_time_still_lets_the_run_advance():
+    # zero service time and no back-off: without the pause after a seek-back (Kafka's
+    # retry.backoff.ms, 100 ms) the consumer would poll the poison record for ever at one
+    # instant and the run would never reach its cap
+    import signal
+
+    sc = _poisoned(rate=0.05, retry=None, dead_letter=False)
+    d = sc.model_dump()
+    d["deployments"]["feature_enricher"]["service"] = {
+        "distribution": "deterministic", "fixed_s": 0.0, "per_record_s": 0.0}
+    d["max_duration_s"] = 30.0
+
+    def hung(*_args):
+        raise TimeoutError("the run did not advance past a seek-back")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(120)
+    try:
+        r = run(Scenario.model_validate(d), progress=False)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    s = r.summary_dict()
+    assert s["sim_time_s"] == pytest.approx(30.0) and s["in_flight"] > 0 and s["lost"] == 0

@@ -12,7 +12,9 @@ have left it, in poll order (Kafka Streams commits only after the producer flush
 notices after its session timeout): under at-least-once the uncommitted batches (in hand or
 waiting for their produce) are delivered again to the partitions' next owner, under
 at-most-once the batch in hand is reported lost (``Handler.drop`` and a ``records_lost``
-incident); the pod restarts after ``restart_s`` plus its start-up time.
+incident); the pod restarts after ``restart_s`` plus its start-up time. Records whose
+processing failed are retried in place and dead-lettered (``sim.pods.retries``), or the batch
+is not committed and the consumer seeks back to it (``Fetched.seek_back``: polled again).
 
 The :class:`Ingress` (transaction-ingestor behind a Kubernetes Service) is a shared FIFO of
 requests served one at a time by ``replicas × concurrency`` servers: the M/M/c stage validated
