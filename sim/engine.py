@@ -15,8 +15,9 @@ which only the event path gives. Nor is either taken on a queue bus (``bus.kind`
 rabbitmq): a queue has no scheduled producer (the ingestor keeps its schedule when it is the
 last stage, since then nothing is produced). The ingestor's schedule assumes fixed servers
 from the start: it is not taken when the ingestor has an autoscaler or the cluster has node
-pools (its pods may wait for a node), nor when a ``network_delay`` fault acts on its produce
-(``sim.services.ingestor``).
+pools (its pods may wait for a node), nor when a fault can act on the ingestor (a
+``pod_crash`` or ``deployment_outage`` of it, a ``broker_outage`` or
+``partition_unavailable`` of ``transactions``, a ``network_delay`` from it).
 
 ``engine.fast_paths: off`` forces both event models; ``auto`` (the default) takes a twin
 whenever the scenario has nothing it cannot honour, and says why not otherwise
@@ -92,12 +93,25 @@ def choose_paths(scenario: Scenario) -> Paths:
 
 
 def _fixed_ingestor(scenario: Scenario) -> str | None:
-    """Why the ingestor's servers are not fixed from the start (None when they are)."""
+    """Why the ingestor's servers are not fixed from the start, or a fault can act on it
+    (None: neither)."""
     if scenario.deployments.transaction_ingestor.autoscaling is not None:
         return "deployments.transaction_ingestor.autoscaling is set (servers change in the run)"
     if scenario.cluster.node_pools:
         return "cluster.node_pools is set (the ingestor's pods may wait for a node)"
-    if any(f.kind == "network_delay" and f.source == "transaction_ingestor"
-           for f in scenario.faults):
-        return "a network_delay fault acts on the ingestor's produce"
+    return _ingestor_fault(scenario)
+
+
+def _ingestor_fault(scenario: Scenario) -> str | None:
+    """Why a fault can act on the ingestor, naming the first such fault (None: none can)."""
+    ingestor = "transaction_ingestor"
+    for i, f in enumerate(scenario.faults):
+        acts = (
+            (f.kind in ("pod_crash", "deployment_outage") and f.deployment == ingestor)
+            or (f.kind == "broker_outage" and (not f.topics or "transactions" in f.topics))
+            or (f.kind == "partition_unavailable" and f.topic == "transactions")
+            or (f.kind == "network_delay" and f.source == ingestor)
+        )
+        if acts:
+            return f"faults[{i}] ({f.kind}) acts on the ingestor"
     return None

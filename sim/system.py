@@ -39,7 +39,7 @@ from sim.budget import check_fits
 from sim.bus import ConsumerGroup, Topic
 from sim.bus.factory import make_consumer, make_topics
 from sim.engine import Paths, choose_paths
-from sim.faults import pod_crashes
+from sim.faults import run_faults
 from sim.faults.processing import wire_processing_faults
 from sim.faults.schedule import FaultWindows, Occurrence, occurrences, poison_rows
 from sim.pods import Deployment, Handler, Ingress, ScheduledIngress, feed_arrivals
@@ -98,6 +98,11 @@ class System:
         The labels to publish (None when only the ingestor runs).
     models : list of dict
         Rows of the ``models`` frame.
+    faults : list of sim.faults.schedule.Occurrence
+        The fault occurrences of the run (random faults drawn over ``[0, min(max_duration_s,
+        last arrival))``), the ``faults`` frame's rows.
+    fault_windows : sim.faults.schedule.FaultWindows
+        Time queries over ``faults`` (what the services ask while they run).
     """
 
     scenario: Scenario
@@ -115,9 +120,9 @@ class System:
     cluster: Cluster
     labels: LabelTable | None = None
     models: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[Occurrence] = field(default_factory=list)
     build_wall_s: float = 0.0
     started: bool = False
-    faults: list[Occurrence] = field(default_factory=list)
     fault_windows: FaultWindows = field(default_factory=lambda: FaultWindows([]))
 
 
@@ -165,6 +170,8 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
         scenario.workload, rngs["arrivals"], rngs["content"], with_history=last > Stage.INGESTOR
     )
     _check_first_arrival(scenario, table)
+    horizon_s = min(scenario.max_duration_s, float(table.arrival_s[-1]) if len(table) else 0.0)
+    occ = occurrences(scenario.faults, rngs["faults"], horizon_s)
     ledger = Ledger(table.arrival_s, last)
     incidents = IncidentLog(env)
     topics = make_topics(env, scenario)
@@ -194,8 +201,6 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
             env, name, getattr(scenario.deployments, name), group, handler, rngs[name], incidents,
             cluster,
         )
-    occ = occurrences(scenario.faults, rngs["faults"],
-                      min(scenario.max_duration_s, float(table.arrival_s[-1])))
     poison = poison_rows(table.arrival_s, occ, rngs["faults"].spawn(1)[0])
     windows = FaultWindows(occ)
     wire_processing_faults(env, scenario, ing, deployments, windows, poison, rngs["retries"],
@@ -209,8 +214,8 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     gc.collect()
     return System(
         scenario, env, paths, table, ledger, topics, groups, ingress, deployments, monitor,
-        rngs, incidents, cluster, labels, models, build_wall_s=time.perf_counter() - t0,
-        faults=occ, fault_windows=windows,
+        rngs, incidents, cluster, labels, models, occ, build_wall_s=time.perf_counter() - t0,
+        fault_windows=windows,
     )
 
 
@@ -354,9 +359,9 @@ def start(s: System) -> simpy.Event:
     else:
         s.ledger.on_settled = done.succeed
     env.process(s.monitor.run(sc.monitoring_interval_s))
-    crashes = [f for f in sc.faults if f.kind == "pod_crash"]
-    if crashes:
-        env.process(pod_crashes(env, crashes, s.deployments))
+    if s.faults:
+        pods = {Ingress.name: s.ingress} if isinstance(s.ingress, Ingress) else {}
+        env.process(run_faults(env, s.faults, {**pods, **s.deployments}, s.incidents))
     s.cluster.start()
     start_autoscalers(env, {Ingress.name: s.ingress, **s.deployments}, s.incidents,
                       {k: g.lag for k, g in s.groups.items()}, sc)

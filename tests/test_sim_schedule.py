@@ -177,7 +177,8 @@ def test_scheduled_and_event_driven_ingress_give_the_same_run(cap_s, chunk, monk
     """A bounded topic that never fills forces the event-driven ingress; the frames agree
     (also when the feed materialises its records in small chunks)."""
     monkeypatch.setattr(ScheduledFeed, "CHUNK", chunk)
-    sc = _two_stage() if cap_s is None else _two_stage(max_duration_s=cap_s)
+    # the crash at 12 s would start after a cap of 8 s (refused): the capped run has none
+    sc = _two_stage() if cap_s is None else _two_stage(faults=[], max_duration_s=cap_s)
     fast = run(sc, progress=False)
     slow = run(with_changes(sc, "topics.transactions.capacity_records", 10**8), progress=False)
     assert fast.summary_dict()["shed"] > 0  # the queue limit is exercised

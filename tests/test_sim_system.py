@@ -101,18 +101,24 @@ def small_scenarios(draw):
             },
         },
         "bus": {"kafka": {"rebalance_pause_s": draw(st.floats(0.0, 1.0))}},
-        "faults": [
-            {
-                "deployment": "feature_enricher",
-                "at_s": draw(st.floats(0.0, 10.0)),
-                "pod": draw(st.integers(0, enrichers - 1)),
-                "restart_s": draw(st.floats(0.0, 3.0)),
-            }
-            for _ in range(draw(st.integers(0, 3)))
-        ],
         "max_duration_s": draw(st.floats(2.0, 60.0)),
         "monitoring_interval_s": 1.0,
     }
+    # A crash of a deployment in the run (the scenario refuses one after last_stage), the
+    # ingestor included, starting before the cap (the scenario refuses a later one).
+    if sc["last_stage"] == "feature_enricher" and draw(st.booleans()):
+        target, pods = "feature_enricher", enrichers
+    else:
+        target, pods = "transaction_ingestor", sc["deployments"]["transaction_ingestor"]["replicas"]
+    sc["faults"] = [
+        {
+            "deployment": target,
+            "at_s": draw(st.floats(0.0, min(10.0, sc["max_duration_s"]), exclude_max=True)),
+            "pod": draw(st.integers(0, pods - 1)),
+            "restart_s": draw(st.floats(0.0, 3.0)),
+        }
+        for _ in range(draw(st.integers(0, 3)))
+    ]
     return Scenario.from_dict(sc)
 
 

@@ -146,6 +146,7 @@ class Deployment(PodLifecycle):
         pod.ready = True
         pod.ready_since_s = self.env.now
         self.on_incident("pod_ready", pod.name, f"after {delay_s + self.spec.startup_s:.3f} s")
+        self._announce_ready(pod)
         for c in range(self.spec.concurrency):
             member = Member(f"{pod.name}/c{c}")
             pod.members.append(member)
@@ -153,12 +154,13 @@ class Deployment(PodLifecycle):
             self.ready_consumers.add(1)
             pod.procs.append(self.env.process(self._consume(pod, member)))
 
-    def crash(self, index: int, restart_s: float) -> None:
+    def crash(self, index: int, restart_s: float) -> bool:
         """Crash pod ``index`` now; it restarts after ``restart_s`` + start-up time.
 
         ``index`` counts the live pods in creation order (pod 0 is the oldest). When an
         autoscaler has left fewer pods than that, the crash is skipped (a ``pod_crash_skipped``
-        incident says so).
+        incident says so). Returns whether the pod crashed (False: it was not ready: starting,
+        restarting, or skipped).
 
         Raises
         ------
@@ -170,11 +172,11 @@ class Deployment(PodLifecycle):
             if self.spec.autoscaling is not None and index >= 0:
                 self.on_incident("pod_crash_skipped", self.name,
                                  f"no pod {index}: the autoscaler left {len(self.pods)}")
-                return
+                return False
             raise IndexError(f"{self.name}: no pod {index} (replicas {len(self.pods)})")
         pod = self.pods[index]
         if pod.crashed or not pod.ready:
-            return
+            return False
         pod.crashed = True
         pod.ready = False
         self.on_incident(
@@ -189,6 +191,7 @@ class Deployment(PodLifecycle):
         pod.members, pod.procs = [], []
         pod.busy_members.clear()
         pod.boot = self.env.process(self._boot(pod, restart_s))
+        return True
 
     def _stop(self, pod: Pod) -> None:
         """Scale-down: idle consumers stop now, busy ones after their batch, and each leaves

@@ -7,7 +7,15 @@ to a full queue (``queue_limit``) is shed (``overflow: shed``, a load-shedding i
 until a place in the queue frees; its latency counts from its arrival. Producing to a bounded
 ``transactions`` topic can block a server (producer back-pressure). This is the model of record;
 its precomputed twin is ``sim.pods.ingress_schedule.ScheduledIngress``, chosen in
-``sim.engine``.
+``sim.engine`` (not when a fault can act on the ingestor).
+
+A crashed pod (:meth:`Ingress.crash`, a deployment outage) stops its servers. The request each
+was serving is not lost: the client's connection broke, and the Service (its load balancer, or
+the client's retry) sends it again to another server, so it goes back to the front of the queue
+(beyond ``queue_limit`` if need be: it was admitted already), the oldest first; its service
+starts over. A server blocked on its produce at the crash finishes that produce (the record was
+handed to the producer), then stops. The pod restarts after its delay plus ``startup_s``; with
+every pod down, arriving requests queue, or are shed or held by ``queue_limit`` / ``overflow``.
 
 Mid-run reads: everything here is current whenever read (``catch_up`` is a no-op kept for the
 twin's sake: a reader that calls it before reading is right with either).
@@ -93,6 +101,9 @@ class Ingress(PodLifecycle):
         a = spec.autoscaling
         self._per_pod = a is not None and a.kind == "hpa"  # per-pod CPU for the HPA
         self._serving: dict[str, int] = {}  # servers of each pod not yet stopped
+        self._epoch: dict[str, int] = {}  # pod name -> crashes: callbacks of an older one lapse
+        self._up: dict[str, int] = {}  # pod name -> its ready servers
+        self._working: dict[str, tuple[tuple[Pod, str], int]] = {}  # server -> its request
 
     def start(self) -> None:
         """Schedule the pods; each pod's servers are ready ``startup_s`` after it is on a node
@@ -102,17 +113,74 @@ class Ingress(PodLifecycle):
 
     def _run(self, pod: Pod) -> None:
         self._serving[pod.name] = self.spec.concurrency
+        self._start_servers(pod, 0.0)
+
+    def _start_servers(self, pod: Pod, delay_s: float) -> None:
+        """Each server of ``pod`` is ready ``delay_s`` + ``startup_s`` from now."""
+        epoch = self._epoch.get(pod.name, 0)
+        wait = delay_s + self.spec.startup_s
         for c in range(self.spec.concurrency):
             server = (pod, f"{pod.name}/s{c}")
-            if self.spec.startup_s > 0:
-                ev = self.env.timeout(self.spec.startup_s)
-                ev.callbacks.append(lambda _ev, server=server: self._ready(server))
+            if wait > 0:
+                ev = self.env.timeout(wait)
+                ev.callbacks.append(lambda _ev, server=server: self._ready(server, epoch))
             else:
-                self._ready(server)
+                self._ready(server, epoch)
+
+    def crash(self, index: int, restart_s: float) -> bool:
+        """Crash pod ``index`` (live pods in creation order) now; its servers stop, their
+        requests go back to the front of the queue (module docstring), and it restarts after
+        ``restart_s`` + start-up time. Returns whether it crashed (False: not ready, or no such
+        pod of an autoscaled ingestor: a ``pod_crash_skipped`` incident).
+
+        Raises
+        ------
+        IndexError
+            ``index`` is not a pod of this fixed-size ingestor.
+        """
+        if not 0 <= index < len(self.pods):
+            if self.spec.autoscaling is not None and index >= 0:
+                self.on_incident("pod_crash_skipped", self.name,
+                                 f"no pod {index}: the autoscaler left {len(self.pods)}")
+                return False
+            raise IndexError(f"{self.name}: no pod {index} (replicas {len(self.pods)})")
+        pod = self.pods[index]
+        if pod.crashed or not pod.ready:
+            return False
+        pod.crashed, pod.ready = True, False
+        self.on_incident(
+            "pod_crash", pod.name, f"restart in {restart_s + self.spec.startup_s:.3f} s"
+        )
+        self._halt(pod)
+        self._start_servers(pod, restart_s)
+        while self._idle and self.queue:  # another pod's idle servers take the requests back
+            self._next(self._idle.popleft())
+        return True
+
+    def _halt(self, pod: Pod) -> None:
+        """Stop every server of ``pod`` now: idle ones leave the idle list, busy ones give their
+        request back to the front of the queue; their pending callbacks lapse."""
+        self._epoch[pod.name] = self._epoch.get(pod.name, 0) + 1
+        self._idle = deque(s for s in self._idle if s[0] is not pod)
+        back = [(server, record) for server, record in self._working.values() if server[0] is pod]
+        for server, record in reversed(back):  # the oldest ends up first
+            del self._working[server[1]]
+            self.queue.appendleft(record)
+            self.depth.add(1)
+            self.busy.add(-1)
+            if self._per_pod:
+                pod.busy.add(-1)  # type: ignore[union-attr]
+        self.ready_consumers.add(-self._up.get(pod.name, 0))
+        self._up[pod.name] = 0
 
     def _stop(self, pod: Pod) -> None:
         """Scale-down: idle servers stop now, busy ones after their request; servers not yet
-        ready never start."""
+        ready never start (a crashed pod's stop at once)."""
+        if pod.crashed:
+            self._epoch[pod.name] = self._epoch.get(pod.name, 0) + 1  # its restart lapses
+            for c in range(self._serving[pod.name]):
+                self._retire((pod, f"{pod.name}/s{c}"), was_ready=False)
+            return
         pod.ready = False
         for server in [s for s in self._idle if s[0] is pod]:
             self._idle.remove(server)
@@ -150,13 +218,23 @@ class Ingress(PodLifecycle):
     # process: one Timeout per request (its service), no wake-up event, no generator resume.
     # The queue discipline is the same FCFS over c servers; idle servers are taken in the order
     # they became idle.
-    def _ready(self, server: tuple[Pod, str]) -> None:
+    def _ready(self, server: tuple[Pod, str], epoch: int) -> None:
         pod = server[0]
+        if epoch != self._epoch.get(pod.name, 0):  # the pod crashed or stopped meanwhile
+            return
         if pod.terminating:  # removed while starting
             self._retire(server, was_ready=False)
             return
+        if (hold := self._held_s()) > 0:  # a deployment outage: wait for its end
+            ev = self.env.timeout(hold)
+            ev.callbacks.append(lambda _ev: self._ready(server, epoch))
+            return
         if not pod.ready:
-            pod.ready, pod.ready_since_s = True, self.env.now
+            if pod.crashed:  # back from a crash (the first start logs nothing, as before)
+                self.on_incident("pod_ready", pod.name, "after its restart")
+            pod.ready, pod.crashed, pod.ready_since_s = True, False, self.env.now
+            self._announce_ready(pod)
+        self._up[pod.name] = self._up.get(pod.name, 0) + 1
         self.ready_consumers.add(1)
         self._next(server)
 
@@ -184,10 +262,15 @@ class Ingress(PodLifecycle):
         if self._per_pod:
             server[0].busy.add(1)  # type: ignore[union-attr]
         start_s = self.env.now
+        self._working[server[1]] = (server, record)
+        epoch = self._epoch.get(server[0].name, 0)
         ev = self.env.timeout(self.service.draw(1))
-        ev.callbacks.append(lambda _ev: self._end(server, record, start_s))
+        ev.callbacks.append(lambda _ev: self._end(server, record, start_s, epoch))
 
-    def _end(self, server: tuple[Pod, str], record: int, start_s: float) -> None:
+    def _end(self, server: tuple[Pod, str], record: int, start_s: float, epoch: int) -> None:
+        if epoch != self._epoch.get(server[0].name, 0):  # crashed: the request was given back
+            return
+        del self._working[server[1]]
         self.busy.add(-1)
         if self._per_pod:
             server[0].busy.add(-1)  # type: ignore[union-attr]
@@ -195,7 +278,12 @@ class Ingress(PodLifecycle):
         if out is None:
             self._next(server)
         else:  # producer back-pressure: resume serving once the produce has completed
-            self.env.process(out).callbacks.append(lambda _p: self._next(server))
+            self.env.process(out).callbacks.append(lambda _p: self._resume(server, epoch))
+
+    def _resume(self, server: tuple[Pod, str], epoch: int) -> None:
+        """The server's blocked produce has completed: serve on (unless its pod crashed)."""
+        if epoch == self._epoch.get(server[0].name, 0):
+            self._next(server)
 
 
 def feed_arrivals(

@@ -13,6 +13,7 @@ fixed-size runs keep exactly their former events.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -120,6 +121,8 @@ class PodLifecycle(Replicas, ABC):
 
     def _init_pods(self, cluster: Cluster | None) -> None:
         self.cluster = cluster if cluster is not None and not cluster.unlimited else None
+        self.down_until_s = -math.inf  # a deployment outage holds every pod down until then
+        self._waiters: dict[str, list[simpy.Event]] = {}  # pod name -> when_ready events
         self.pods = [self._new_pod() for _ in range(self.spec.replicas)]
         self.replicas = TimeWeighted(self.env, len(self.pods))  # desired (spec) replicas
 
@@ -197,12 +200,52 @@ class PodLifecycle(Replicas, ABC):
         self.on_incident("pod_terminated", pod.name, "")
 
     def _wait_startup(self, pod: Pod, delay_s: float) -> ProcessGenerator:
-        """Wait ``delay_s`` plus the start-up time; True when the pod may run (not removed)."""
+        """Wait ``delay_s`` plus the start-up time; True when the pod may run (not removed).
+
+        A deployment outage that began meanwhile holds it until the outage's end plus the
+        start-up time (:meth:`outage`)."""
         try:
             yield self.env.timeout(delay_s + self.spec.startup_s)
+            while (hold := self._held_s()) > 0:
+                yield self.env.timeout(hold)
         except simpy.Interrupt:
             return False
         return not pod.terminating
+
+    def _held_s(self) -> float:
+        """How long a pod ready to start now must still wait for the outage (s; <= 0: none)."""
+        return self.down_until_s + self.spec.startup_s - self.env.now
+
+    def outage(self, until_s: float) -> None:
+        """A deployment outage from now to ``until_s``: every ready pod crashes (restarting at
+        ``until_s``), and no pod becomes ready before ``until_s`` plus its start-up time
+        (pods starting or restarting meanwhile wait; overlapping outages end with the last)."""
+        self.down_until_s = max(self.down_until_s, until_s)
+        for index, pod in enumerate(list(self.pods)):
+            if pod.ready:
+                self.crash(index, max(0.0, self.down_until_s - self.env.now))
+
+    def when_ready(self, index: int) -> simpy.Event | None:
+        """An event that fires when pod ``index`` (live pods in creation order) is next ready
+        (at once if it is); None when there is no such pod."""
+        if not 0 <= index < len(self.pods):
+            return None
+        pod, ev = self.pods[index], self.env.event()
+        if pod.ready:
+            return ev.succeed()
+        self._waiters.setdefault(pod.name, []).append(ev)
+        return ev
+
+    def _announce_ready(self, pod: Pod) -> None:
+        """``pod`` has just become ready: fire its :meth:`when_ready` events."""
+        if self._waiters:
+            for ev in self._waiters.pop(pod.name, ()):
+                ev.succeed()
+
+    @abstractmethod
+    def crash(self, index: int, restart_s: float) -> bool:
+        """Crash pod ``index`` now (restart after ``restart_s`` + start-up); False when it was
+        not ready (nothing happens)."""
 
     @abstractmethod
     def _run(self, pod: Pod) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.faults.schedule import faults_frame
 from sim.record.ledger import Outcome
 from sim.record.results import DEAD_LETTER_COLUMNS, SUMMARY_KEYS, Results, empty_dead_letters
 from sim.topology import LABEL_FEED, MONITORING, PIPELINE, STAGES, Stage, row_of
@@ -143,6 +144,7 @@ def summarise(
                 if row_of(k).stage is not None
             )),
             **_scaling(s, metrics),
+            "faults": len(s.faults),
             "sim_time_s": float(s.env.now),
             "wall_s": float(wall_s),
         }
@@ -249,4 +251,5 @@ def assemble(s: System, wall_s: float) -> Results:
         incidents=incidents,
         models=models,
         summary=summary,
+        faults=faults_frame(s.faults),
     )

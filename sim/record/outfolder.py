@@ -48,7 +48,7 @@ __all__ = [
 OWN_FILES = frozenset(
     {
         *(f"{name}.parquet" for name in
-          ("transactions", "spans", "metrics", "incidents", "models", "summary",
+          ("transactions", "spans", "metrics", "incidents", "models", "summary", "faults",
            "dead_letters")),
         "scenario.yaml",
         "summary.json",

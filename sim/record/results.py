@@ -20,6 +20,7 @@ Frames (units in column names; times are processing seconds since the start of t
 - ``incidents``: ``time_s``, ``kind`` (pod_ready, pod_crash, rebalance, scaling_decision (its
   metric, desired and applied replicas in ``detail``), pod_created / pod_terminating /
   pod_terminated / pod_pending / pod_scheduled, node_added / node_ready / node_removed,
+  fault_start / fault_end (the ``faults`` frame's windows), pod_crash_skipped,
   records_lost: a batch
   dropped in an at-most-once crash or by retention; records_shed: rejected by a full topic or
   producer buffer; records_dead_lettered: moved to a dead-letter queue; the count, topic and
@@ -33,6 +34,13 @@ Frames (units in column names; times are processing seconds since the start of t
   dead-letter is in ``transactions`` and ``incidents``, not here.)
 - ``models``: ``version``, ``kind``, ``train_start``, ``train_end``, ``n_train``,
   ``n_train_frauds``, ``train_average_precision``.
+- ``faults``: one row per fault occurrence, in time order (``sim.faults.schedule.faults_frame``):
+  ``fault`` (index in ``scenario.faults``), ``kind``, ``target`` (a deployment key,
+  ``topic[:partition]``, ``feature_store`` or ``source->target``), ``start_s``, ``end_s`` (inf:
+  to the end of the run; = ``start_s`` for a single pod crash). Random faults (``rate_per_h``)
+  are drawn over ``[0, min(max_duration_s, last arrival))``. Each occurrence is also a
+  ``fault_start`` incident (``detail`` "<kind> (faults[i])", ``duration_s`` its length) and,
+  when it ends within the run, a ``fault_end`` one.
 - ``summary``: one row; its keys follow.
 
 Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
@@ -83,6 +91,7 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
   (pod × seconds: what the pods cost);
 - ``max_pods_pending``: the most pods waiting for a node at a sample (0 without node pools);
 - ``nodes_added``: nodes the cluster autoscalers added;
+- ``faults``: fault occurrences of the run (rows of the ``faults`` frame);
 - ``sim_time_s``: processing time simulated (s); ``wall_s``: wall time of build and run (s).
 """
 
@@ -96,6 +105,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim.faults.schedule import faults_frame
 from sim.record.outfolder import OWN_FILES, replace_folder, staged_folder
 from sim.scenario import Scenario
 from tinybots.errors import InputError
@@ -104,7 +114,8 @@ from tinybots.paths import check_creatable
 __all__ = ["DEAD_LETTER_COLUMNS", "FRAMES", "SUMMARY_KEYS", "Results", "check_results_folder",
            "empty_dead_letters"]
 
-FRAMES = ("transactions", "spans", "metrics", "incidents", "models", "summary", "dead_letters")
+FRAMES = ("transactions", "spans", "metrics", "incidents", "models", "summary", "faults",
+          "dead_letters")
 DEAD_LETTER_COLUMNS = ("row", "service", "topic", "reason", "attempts", "time_s",
                        "first_attempt_s")
 """Columns of the ``dead_letters`` frame, in order (module docstring)."""
@@ -140,6 +151,7 @@ SUMMARY_KEYS = (
     "pod_seconds",
     "max_pods_pending",
     "nodes_added",
+    "faults",
     "sim_time_s",
     "wall_s",
 )
@@ -167,6 +179,7 @@ class Results:
     incidents: pd.DataFrame
     models: pd.DataFrame
     summary: pd.DataFrame
+    faults: pd.DataFrame = field(default_factory=lambda: faults_frame([]))
     dead_letters: pd.DataFrame = field(default_factory=empty_dead_letters)
 
     def summary_dict(self) -> dict[str, float | int]:
@@ -229,9 +242,9 @@ class Results:
     @classmethod
     def load(cls, directory: str | Path) -> Results:
         """Read a folder written by :meth:`save`."""
-        d = Path(directory)  # a folder saved before a frame existed: that frame empty
+        d = Path(directory)  # older folders lack the newer frames: those are empty
         frames = {name: pd.read_parquet(d / f"{name}.parquet") for name in FRAMES
-                  if (d / f"{name}.parquet").exists() or name != "dead_letters"}
+                  if name not in ("faults", "dead_letters") or (d / f"{name}.parquet").is_file()}
         return cls(scenario=Scenario.from_yaml(d / "scenario.yaml"), **frames)
 
 

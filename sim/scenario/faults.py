@@ -52,6 +52,7 @@ __all__ = [
     "PodCrash",
     "Poison",
     "SlowDependency",
+    "deployments_in_run",
 ]
 
 DeploymentName = Literal[tuple(row.deployment for row in SERVICES)]  # type: ignore[valid-type]
@@ -192,15 +193,35 @@ def _edges() -> set[tuple[str, str]]:
     return edges
 
 
+def deployments_in_run(last_stage: str) -> tuple[str, ...]:
+    """The deployments a run with ``last_stage`` has: the pipeline's stages up to it, the
+    label feed once a consumer runs, the monitoring-service with the alert-service.
+
+    >>> deployments_in_run("feature_enricher")
+    ('transaction_ingestor', 'feature_enricher', 'label_feed')
+    """
+    stages = [row.deployment for row in SERVICES if row.stage is not None]
+    out = stages[: stages.index(last_stage) + 1]
+    if len(out) > 1:
+        out.append("label_feed")
+    if last_stage == stages[-1]:
+        out.append("monitoring_service")
+    return tuple(out)
+
+
 def fault_errors(scenario: Any) -> str | None:
     """The first inconsistency of ``scenario.faults`` with the rest of the scenario, as one
     line naming the field (None: consistent)."""
     edges = _edges()
+    running = deployments_in_run(scenario.last_stage)
     for i, f in enumerate(scenario.faults):
         where = f"faults[{i}]"
         if f.at_s is not None and f.at_s >= scenario.max_duration_s:
             return (f"{where}.at_s: must be < max_duration_s ({scenario.max_duration_s:g}), "
                     f"got {f.at_s:g}: the fault would start after the run's horizon")
+        if isinstance(f, PodCrash | DeploymentOutage) and f.deployment not in running:
+            return (f"{where}.deployment: {f.deployment} does not run with last_stage "
+                    f"{scenario.last_stage}; one of {', '.join(running)}")
         if isinstance(f, PodCrash):
             spec = getattr(scenario.deployments, f.deployment)
             field, most = "replicas", spec.replicas
