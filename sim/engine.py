@@ -13,7 +13,8 @@ Neither twin is taken on a topic whose retention acts within the run (``retentio
 than ``max_duration_s``, ``sim.bus.retention``): deleting records needs each append's time,
 which only the event path gives. Nor is either taken on a queue bus (``bus.kind`` sqs or
 rabbitmq): a queue has no scheduled producer (the ingestor keeps its schedule when it is the
-last stage, since then nothing is produced). The ingestor's schedule assumes fixed servers
+last stage, since then nothing is produced). Nor on a topic a broker fault may take down
+(``sim.bus.availability``: the producer waits for it). The ingestor's schedule assumes fixed servers
 from the start: it is not taken when the ingestor has an autoscaler or the cluster has node
 pools (its pods may wait for a node), nor when a fault can act on the ingestor (a
 ``pod_crash`` or ``deployment_outage`` of it, a ``broker_outage`` or
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sim.bus.availability import broker_fault_topics
 from sim.bus.retention import retention_s
 from sim.scenario import Scenario
 
@@ -89,6 +91,11 @@ def choose_paths(scenario: Scenario) -> Paths:
         ingress, reasons["ingress"] = False, f"topics.transactions.{why}"
     if labels and retention_s(scenario, "labels") is not None:
         labels, reasons["labels"] = False, f"topics.labels.{why}"
+    down = broker_fault_topics(scenario)  # a broker fault holds the producer back
+    if ingress and not last and "transactions" in down:
+        ingress, reasons["ingress"] = False, "faults: a broker fault on topic transactions"
+    if labels and "labels" in down:
+        labels, reasons["labels"] = False, "faults: a broker fault on topic labels"
     return Paths(ingress, labels, reasons)
 
 

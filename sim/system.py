@@ -37,6 +37,7 @@ import simpy
 
 from sim.budget import check_fits
 from sim.bus import ConsumerGroup, Topic
+from sim.bus.availability import Availability, attach, broker_faults
 from sim.bus.factory import make_consumer, make_topics
 from sim.engine import Paths, choose_paths
 from sim.faults import run_faults
@@ -62,6 +63,7 @@ from sim.services import (
     label_publisher,
 )
 from sim.services.monitoring import MonitoringHandler
+from sim.services.resilient_call import ResilientCaller, feature_store_caller
 from sim.services.warmup import TrainedModel
 from sim.topology import LABEL_FEED, MONITORING, PIPELINE, STAGES, STREAMS, Stage, row_of
 from sim.workload import SECONDS_PER_DAY, TxTable, build_workload
@@ -101,8 +103,10 @@ class System:
     faults : list of sim.faults.schedule.Occurrence
         The fault occurrences of the run (random faults drawn over ``[0, min(max_duration_s,
         last arrival))``), the ``faults`` frame's rows.
-    fault_windows : sim.faults.schedule.FaultWindows
-        Time queries over ``faults`` (what the services ask while they run).
+    windows : sim.faults.schedule.FaultWindows
+        The run's fault occurrences (drawn once from the ``faults`` stream).
+    callers : list of ResilientCaller
+        The modelled dependency calls (the enricher's feature-store call; empty: none).
     """
 
     scenario: Scenario
@@ -121,9 +125,11 @@ class System:
     labels: LabelTable | None = None
     models: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Occurrence] = field(default_factory=list)
+    windows: FaultWindows = field(default_factory=lambda: FaultWindows([]))
+    callers: list[ResilientCaller] = field(default_factory=list)
     build_wall_s: float = 0.0
     started: bool = False
-    fault_windows: FaultWindows = field(default_factory=lambda: FaultWindows([]))
+    broker: Availability | None = None  # the broker faults' windows (sim.bus.availability)
 
 
 def validated(scenario: Scenario) -> Scenario:
@@ -172,9 +178,11 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     _check_first_arrival(scenario, table)
     horizon_s = min(scenario.max_duration_s, float(table.arrival_s[-1]) if len(table) else 0.0)
     occ = occurrences(scenario.faults, rngs["faults"], horizon_s)
+    poison = poison_rows(table.arrival_s, occ, rngs["faults"].spawn(1)[0])  # right after occ
     ledger = Ledger(table.arrival_s, last)
     incidents = IncidentLog(env)
     topics = make_topics(env, scenario)
+    broker = attach(env, scenario, topics)
     ing = IngestorService(table, ledger, topics[PIPELINE[Stage.INGESTOR].topic_out or ""])
     spec = scenario.deployments.transaction_ingestor
     rng = rngs[PIPELINE[Stage.INGESTOR].deployment]
@@ -192,6 +200,8 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
         )
         if trained is not None:
             models.append(trained.info)
+    windows = FaultWindows(occ)
+    callers = _feature_store_call(env, scenario, rngs, windows, handlers)
     groups, deployments = {}, {}
     for name, handler in handlers.items():
         row = row_of(name)
@@ -201,22 +211,35 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
             env, name, getattr(scenario.deployments, name), group, handler, rngs[name], incidents,
             cluster,
         )
-    poison = poison_rows(table.arrival_s, occ, rngs["faults"].spawn(1)[0])
-    windows = FaultWindows(occ)
     wire_processing_faults(env, scenario, ing, deployments, windows, poison, rngs["retries"],
                            incidents)
     wire_drops(topics, groups, deployments, ledger, incidents)
     monitored: dict[str, Any] = {Ingress.name: ingress, **deployments}
-    monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress, cluster)
+    monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress, cluster,
+                      callers=callers)
     # Settle the cyclic GC's debt from building (data generation, training, warm-up allocate
     # ~10^5 tracked objects): otherwise a full collection (~0.15 s on the default preset) fires
     # early in the run and is billed to env.run. No effect on results.
     gc.collect()
     return System(
         scenario, env, paths, table, ledger, topics, groups, ingress, deployments, monitor,
-        rngs, incidents, cluster, labels, models, occ, build_wall_s=time.perf_counter() - t0,
-        fault_windows=windows,
+        rngs, incidents, cluster, labels, models, occ, windows, callers,
+        build_wall_s=time.perf_counter() - t0, broker=broker,
     )
+
+
+def _feature_store_call(
+    env: simpy.Environment, sc: Scenario, rngs: dict[str, np.random.Generator],
+    windows: FaultWindows, handlers: dict[str, Handler],
+) -> list[ResilientCaller]:
+    """The enricher's feature-store call when the run models it (else none: no call)."""
+    enricher = handlers.get(PIPELINE[Stage.ENRICHER].deployment)
+    caller = feature_store_caller(env, sc, rngs, windows) if enricher is not None else None
+    if caller is None:
+        return []
+    assert isinstance(enricher, EnricherHandler)
+    enricher.use_call(caller, sc.deployments.feature_enricher.resilience)
+    return [caller]
 
 
 def _status(line: str) -> None:
@@ -362,6 +385,8 @@ def start(s: System) -> simpy.Event:
     if s.faults:
         pods = {Ingress.name: s.ingress} if isinstance(s.ingress, Ingress) else {}
         env.process(run_faults(env, s.faults, {**pods, **s.deployments}, s.incidents))
+    if s.broker is not None:
+        env.process(broker_faults(env, s.faults, s.broker, s.incidents))
     s.cluster.start()
     start_autoscalers(env, {Ingress.name: s.ingress, **s.deployments}, s.incidents,
                       {k: g.lag for k, g in s.groups.items()}, sc)

@@ -15,7 +15,8 @@ producer back while a subscribed queue is full (back-pressure, as a publisher wa
 RabbitMQ's flow control; SQS itself has no length bound, the bound stands for the producer's);
 ``shed`` rejects what a full queue cannot take (RabbitMQ ``x-overflow: reject-publish``: the
 publisher gets a ``basic.nack``): ``on_drop(records, "shed", reason)`` names the queue. The other
-queues still get their copy.
+queues still get their copy. During a broker outage (``sim.bus.availability``) the topic takes
+nothing: a publish waits until it is back (or in the producer's buffer, ``sim.bus.producer``).
 
 :func:`queue_topic` and :func:`queue_consumer` build the topic object and each service's queue
 for ``sim.bus.factory``.
@@ -84,6 +85,18 @@ class Fanout:
         self.published = 0
         self.unrouted = 0
         self.on_drop: OnDrop | None = None
+        self.availability: Any = None  # a broker outage's windows (sim.bus.availability)
+
+    def unavailable(self, partition: int = 0) -> bool:
+        """Whether a broker outage has taken the topic and its queues down now (no publish, no
+        receive; the same for every key)."""
+        a = self.availability
+        return a is not None and a.down(self.name, 0)
+
+    def available_again(self, partitions: Sequence[int] = (0,)) -> None:
+        """The outage ended: wake the queues' waiting consumers."""
+        for q in self.queues:
+            q.resume()
 
     def subscribe(self, queue: QueueBase) -> None:
         """Subscribe ``queue`` (an SNS subscription; a queue binding to the exchange)."""
@@ -100,13 +113,18 @@ class Fanout:
 
     def room(self, partition: int = 0) -> int:
         """Records every subscribed queue still takes (>= 0; a large number when unbounded);
-        the same for every key (``sim.bus.producer`` asks per partition)."""
+        the same for every key (``sim.bus.producer`` asks per partition); 0 while down."""
+        if self.availability is not None and self.unavailable():
+            return 0
         if self.capacity_records is None or not self.queues:
             return 1 << 62
         return max(0, int(min(q.room() for q in self.queues)))
 
     def space(self, partition: int = 0) -> simpy.Event:
-        """An event triggered once the fullest subscribed queue has room again."""
+        """An event triggered once the fullest subscribed queue has room again (once the
+        topic is back, while a broker outage lasts)."""
+        if self.availability is not None and self.unavailable():
+            return self.availability.back(self.name, 0)
         return min(self.queues, key=lambda q: q.room()).space()
 
     def append_many(self, records: Sequence[int], partitions: Sequence[int]) -> None:
@@ -137,9 +155,12 @@ class Fanout:
         -------
         None or generator
             None when done at once (shed, or every queue has room); else a SimPy sub-process
-            to ``yield from`` that waits while a subscribed queue is full (``block``).
+            to ``yield from`` that waits while a subscribed queue is full (``block``), or
+            while a broker outage lasts.
         """
         recs, keys = list(records), list(partitions)
+        if self.availability is not None and self.unavailable():
+            return self._blocking(recs, keys)
         if self.capacity_records is None or not self.queues:
             self._publish(self.queues, recs, keys)
             return None
@@ -169,8 +190,12 @@ class Fanout:
 
     def _blocking(self, recs: list[int], keys: list[int]) -> Generator[simpy.Event, None, None]:
         """Wait until every subscribed queue has room, then publish (a soft bound, as Kafka's
-        producer appends a whole batch once the buffer has room)."""
+        producer appends a whole batch once the buffer has room); first, until a broker outage
+        ends."""
         while True:
+            if self.unavailable():
+                yield self.space()
+                continue
             full = [q for q in self.queues if q.room() <= 0]
             if not full:
                 break

@@ -3,7 +3,8 @@
 A group commits one offset per (group, topic, partition), never per consumer; lag = log-end
 offset - committed offset (Kafka's ``kafka_consumergroup_lag``). Members poll up to
 ``max_poll_records`` from their partitions (Kafka's ``max.poll.records``), never from a
-partition paused by a rebalance. Delivery is at-least-once (commit after processing: a crash
+partition paused by a rebalance nor from one without a leader (a broker fault,
+``sim.bus.availability``). Delivery is at-least-once (commit after processing: a crash
 rewinds to the last committed offset and the records are delivered again) or at-most-once
 (commit at poll time, like ``enable.auto.commit`` committing before processing: a crash loses
 the records in hand). Membership, assignment strategies, eager / cooperative rebalances,
@@ -132,7 +133,7 @@ class ConsumerGroup(Membership):
         are not paused (current: the topic is synced first)."""
         self.topic.sync()
         ends, pos, n = self.topic.ends, self.position, 0
-        for p in self.live(member):
+        for p in self.fetchable(member):
             n += ends[p] - pos[p]
         return n
 
@@ -156,7 +157,7 @@ class ConsumerGroup(Membership):
             return None
         topic = self.topic
         topic.sync()
-        parts = self.live(member)
+        parts = self.fetchable(member)
         k = len(parts)
         if not k:
             return None
@@ -193,6 +194,14 @@ class ConsumerGroup(Membership):
             self._in_hand[fetched] = member
         self._handed_out(member)
         return fetched
+
+    def fetchable(self, member: Member) -> list[int]:
+        """``member``'s live partitions (:meth:`live`) that have a leader now: a fetch from a
+        partition a broker fault took down returns nothing (``sim.bus.availability``)."""
+        parts = self.live(member)
+        if self.topic.availability is None:
+            return parts
+        return [p for p in parts if not self.topic.unavailable(p)]
 
     fetch = poll  # the name the simulation's tests and fast paths use
 

@@ -1,14 +1,19 @@
-"""A service's producer buffer: records waiting for room in a full topic, one FIFO per pod.
+"""A service's producer buffer: records waiting for room in a full (or unavailable) topic, one
+FIFO per pod.
 
 Kafka's producer accumulates records per partition in ``buffer.memory`` and sends them as the
 broker takes them; ``send`` blocks only when that memory is full (``max.block.ms``). Here a
 :class:`ProducerBuffers` holds, per pod of the producing service, the records whose partition
 of a bounded ``overflow: block`` topic is full, up to ``buffer_records``
 (``deployments.*.producer``, :class:`sim.scenario.ProducerSpec`), and appends them in FIFO
-order per partition as the partition gets room. The service goes on serving meanwhile. When the
+order per partition as the partition gets room. A partition a broker fault took down
+(``sim.bus.availability``) has no room until it is back, so its records wait here too, on an
+unbounded topic as well (Kafka's producer retries ``LEADER_NOT_AVAILABLE`` from its
+accumulator). The service goes on serving meanwhile. When the
 buffer is full, ``overflow: block`` makes the service wait until it has room (back-pressure: its
 pod stops consuming) and ``shed`` rejects the records that do not fit, reported to the topic's
-``on_drop`` as ``"shed"`` with the reason "producer buffer full".
+``on_drop`` as ``"shed"`` with the reason "producer buffer full" (``"producer buffer full
+(broker unavailable)"`` when their partition is down).
 
 A buffered batch is not downstream yet: its ``done`` callback (the stage's ``served``) runs
 once every record of it is appended, and :meth:`ProducerBuffers.send` returns an event that
@@ -38,12 +43,16 @@ SHED_REASON = "producer buffer full"
 
 def producer_buffers(topic: object) -> ProducerBuffers | None:
     """The buffers of the service producing to ``topic``, or None when a plain ``send`` does the
-    same: an unbounded or ``overflow: shed`` topic (nothing waits), or no buffer with ``block``
-    (a send to a full topic waits at once, ``Topic.send``)."""
+    same: an unbounded topic no broker fault can take down, or an ``overflow: shed`` topic
+    (nothing waits), or no buffer with ``block`` (a send to a full or unavailable topic waits at
+    once, ``Topic.send``)."""
     spec = getattr(topic, "producer_spec", None)
-    if spec is None or getattr(topic, "capacity_records", None) is None:
+    if spec is None:
         return None
-    if getattr(topic, "overflow", "block") != "block":
+    if getattr(topic, "capacity_records", None) is None:
+        if getattr(topic, "availability", None) is None:
+            return None
+    elif getattr(topic, "overflow", "block") != "block":
         return None
     if spec.buffer_records == 0 and spec.overflow == "block":
         return None
@@ -76,8 +85,8 @@ class ProducerBuffers:
 
     Parameters
     ----------
-    topic : Topic
-        A bounded ``overflow: block`` topic.
+    topic : Topic or Fanout
+        A bounded ``overflow: block`` topic, or one a broker fault may take down.
     buffer_records : int or None
         Records a pod's buffer holds (>= 0; None = unbounded).
     overflow : {"block", "shed"}
@@ -141,8 +150,7 @@ class ProducerBuffers:
         if rest and self.overflow == "shed":
             batch.left -= len(rest)
             self.shed += len(rest)
-            topic.drop([r for r, _ in rest], "shed", f"{SHED_REASON} (buffer_records="
-                       f"{self.limit}, topic {topic.name} full)")
+            topic.drop([r for r, _ in rest], "shed", self._shed_reason(rest))
             rest = []
         if batch.left == 0 and not buf.batches:
             if done is not None:
@@ -152,6 +160,13 @@ class ProducerBuffers:
         buf.batches.append(batch)
         self._settle(buf)
         return (self._block(buf, rest, batch) if rest else None), batch.flushed
+
+    def _shed_reason(self, rest: list[tuple[int, int]]) -> str:
+        """Why ``rest`` is shed: the buffer is full and their partition is full, or down."""
+        down = getattr(self.topic, "unavailable", None)
+        if down is not None and any(down(p) for _, p in rest):
+            return f"{SHED_REASON} (broker unavailable)"
+        return f"{SHED_REASON} (buffer_records={self.limit}, topic {self.topic.name} full)"
 
     def _enqueue(self, buf: _PodBuffer, items: list[tuple[int, int]],
                  batch: _Batch) -> list[tuple[int, int]]:

@@ -124,8 +124,18 @@ class QueueBase(ABC):
         """Messages waiting in the queue, not held by a consumer."""
 
     def available(self, member: Member) -> int:
-        """Messages ``member`` could take now."""
-        return self.ready_count()
+        """Messages ``member`` could take now (none during a broker outage)."""
+        return 0 if self.unavailable() else self.ready_count()
+
+    def unavailable(self) -> bool:
+        """Whether a broker outage has taken the queue down now (``sim.bus.availability``:
+        nothing is received; deletes / acks of what consumers hold still go through)."""
+        down = getattr(self.topic, "unavailable", None)
+        return down is not None and bool(down())
+
+    def resume(self) -> None:
+        """The queue is back after a broker outage: wake the consumers that can take some."""
+        self._wake()
 
     @abstractmethod
     def _push(self, msgs: list[Message]) -> None:

@@ -106,6 +106,8 @@ class RabbitQueue(QueueBase):
         return self.spec.prefetch_count - self.unacked(member)
 
     def available(self, member: Member) -> int:
+        if self.unavailable():  # a broker outage (sim.bus.availability)
+            return 0
         return min(self._n_ready, self.window(member))
 
     # -- queue structure -----------------------------------------------------------------
@@ -119,7 +121,9 @@ class RabbitQueue(QueueBase):
     # -- delivering ----------------------------------------------------------------------
     def poll(self, member: Member, max_records: int) -> Fetched | None:
         """Deliver up to ``min(max_records, prefetch_count - unacked)`` ready messages to
-        ``member`` (None when there is none or its window is full)."""
+        ``member`` (None when there is none, its window is full or the broker is down)."""
+        if self.unavailable():
+            return None
         room = min(max_records, self.window(member))
         ready, msgs = self._ready, []
         while ready and len(msgs) < room:

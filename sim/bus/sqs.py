@@ -131,7 +131,10 @@ class SqsQueue(QueueBase):
     # -- receiving -----------------------------------------------------------------------
     def poll(self, member: Member, max_records: int) -> Fetched | None:
         """``ReceiveMessage``: up to ``min(max_messages, max_records)`` visible messages, made
-        invisible for the visibility timeout (None when none is receivable)."""
+        invisible for the visibility timeout (None when none is receivable, or during a
+        broker outage)."""
+        if self.unavailable():
+            return None
         room = min(self.spec.max_messages, max_records)
         msgs = self._take_fifo(room) if self.fifo else self._take(room)
         if not msgs:

@@ -8,7 +8,9 @@ blocks ``send`` in Kafka's client) with ``overflow: block``; with ``overflow: sh
 a full partition is rejected record by record (RabbitMQ's ``x-overflow: reject-publish``) and
 reported to :attr:`Topic.on_drop` with the reason. Retention: infinite unless a
 :class:`sim.bus.retention.Retention` is attached (:attr:`Topic.retention`), which deletes
-records older than ``retention_s`` from the log start.
+records older than ``retention_s`` from the log start. A broker fault
+(:attr:`Topic.availability`, ``sim.bus.availability``) leaves a partition without a leader: no
+room there (a producer buffer holds its records) and a plain send waits until it is back.
 
 Mid-run reads: :meth:`Topic.end_offset` and :meth:`Topic.backlog` are current whenever read
 (they :meth:`Topic.sync` a scheduled producer first); the raw lists :attr:`Topic.ends` and
@@ -26,6 +28,7 @@ import simpy
 from sim.bus.drops import report_drop
 
 if TYPE_CHECKING:
+    from sim.bus.availability import Availability
     from sim.bus.feed import ScheduledProducer
     from sim.bus.group import ConsumerGroup
     from sim.bus.producer import ProducerBuffers
@@ -107,10 +110,21 @@ class Topic:
         self.retention: Retention | None = None
         self.producer_spec: ProducerSpec | None = None
         self.buffers: ProducerBuffers | None = None
+        self.availability: Availability | None = None
 
     def release(self) -> None:
         """Drop the logs' records (after the run, before the frames are built; offsets stay)."""
         self.logs = [[] for _ in self.logs]
+
+    def unavailable(self, partition: int) -> bool:
+        """Whether ``partition`` has no leader now (a broker fault: no produce, no fetch)."""
+        a = self.availability
+        return a is not None and a.down(self.name, partition)
+
+    def available_again(self, partitions: Sequence[int]) -> None:
+        """``partitions`` are back after a broker fault: wake the consumers waiting there."""
+        for p in partitions:
+            self.wake(p)
 
     def partition_of(self, keys: np.ndarray) -> np.ndarray:
         """Partition of each key: ``key % n_partitions`` (deterministic, stable across runs)."""
@@ -201,6 +215,9 @@ class Topic:
         with ``overflow: shed`` the records beyond the bound are rejected (:meth:`admit`).
         """
         parts = self.partition_of(keys)
+        if self.availability is not None and self.availability.any_down(self.name):
+            yield from self._produce_parts(records, parts)  # waits for the partitions down
+            return
         if self.capacity_records is None and len(records) <= 64:  # small batch: plain lists
             self.append_many(records.tolist(), parts.tolist())
             return
@@ -220,8 +237,12 @@ class Topic:
         None or generator
             None when the records are appended (or shed) at once (an unbounded topic, or
             ``overflow: shed``); else a SimPy sub-process to ``yield from`` that blocks while a
-            target partition is full.
+            target partition is full, or down (a broker fault: it waits until it is back).
         """
+        if self.availability is not None and any(map(self.unavailable, set(partitions))):
+            return self._produce_parts(
+                np.asarray(records, dtype=np.int64), np.asarray(partitions, dtype=np.int64)
+            )
         if self.capacity_records is None:
             self.append_many(records, partitions)
             return None
@@ -234,7 +255,9 @@ class Topic:
 
     def room(self, partition: int) -> int:
         """Records ``partition`` takes before it is full (``capacity_records`` − backlog, >= 0;
-        a large number when unbounded)."""
+        a large number when unbounded; 0 while it is down)."""
+        if self.availability is not None and self.unavailable(partition):
+            return 0
         if self.capacity_records is None:
             return 1 << 62
         return max(0, self.capacity_records - self.backlog(partition))
@@ -280,7 +303,10 @@ class Topic:
         report_drop(self.on_drop, f"topic {self.name}", records, outcome, reason)
 
     def space(self, partition: int) -> simpy.Event:
-        """The event triggered once ``partition`` has room again (after a commit frees it)."""
+        """The event triggered once ``partition`` has room again (after a commit frees it, or
+        when it is back after a broker fault)."""
+        if self.availability is not None and self.unavailable(partition):
+            return self.availability.back(self.name, partition)
         ev = self._space[partition]
         if ev is None:
             ev = self._space[partition] = self.env.event()
@@ -289,7 +315,8 @@ class Topic:
     def _produce_parts(
         self, records: np.ndarray, parts: np.ndarray
     ) -> Generator[simpy.Event, None, None]:
-        """Append partition by partition (in partition order), each when it has room."""
+        """Append partition by partition (in partition order), each when it has room; the
+        partitions down wait for their return, after the others."""
         if self.n_partitions == 1:
             groups: list[tuple[int, list[int]]] = [(0, records.tolist())]
         else:
@@ -298,8 +325,12 @@ class Topic:
             cuts = np.flatnonzero(np.diff(sp)) + 1
             chunks = zip(np.split(sp, cuts), np.split(sr, cuts), strict=True)
             groups = [(int(p[0]), r.tolist()) for p, r in chunks]
+        if self.availability is not None:
+            groups.sort(key=lambda g: self.unavailable(g[0]))  # (stable)
         for p, recs in groups:
-            while self.capacity_records is not None and self.backlog(p) >= self.capacity_records:
+            while self.unavailable(p) or (
+                self.capacity_records is not None and self.backlog(p) >= self.capacity_records
+            ):
                 yield self.space(p)
             self.append(p, recs)
 

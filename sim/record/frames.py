@@ -56,6 +56,7 @@ def transactions_frame(s: System) -> pd.DataFrame:
     cols["label"] = tab.fraud[:n].astype(np.int8)
     cols["alerted"] = led.alerted[:n]
     cols["model_version"] = led.model_version[:n]
+    cols["degraded"] = _degraded(s, n)
     names = np.array(
         ["in_flight"] + [_OUTCOME[o] for o in Outcome if o != Outcome.PENDING], dtype=object
     )
@@ -77,13 +78,20 @@ def transactions_frame(s: System) -> pd.DataFrame:
 
 def dead_letters_frame(s: System) -> pd.DataFrame:
     """The ``dead_letters`` frame (columns: ``sim.record.results``), in time order."""
-    rows = [r for d in s.deployments.values() for r in getattr(d.handler, "dead_letters", ())]
+    rows = [r for d in s.deployments.values() for r in getattr(d.handler, "dlq_rows", ())]
     if not rows:
         return empty_dead_letters()
     f = pd.DataFrame(rows, columns=list(DEAD_LETTER_COLUMNS))
     f = f.astype({"row": "int64", "attempts": "int64", "time_s": "float64",
                   "first_attempt_s": "float64"})
     return f.sort_values(["time_s", "row"], kind="stable").reset_index(drop=True)
+
+
+def _degraded(s: System, n: int) -> np.ndarray:
+    """Rows the enricher served with cached features (``sim.services.enricher``)."""
+    dep = s.deployments.get(PIPELINE[Stage.ENRICHER].deployment)
+    flags = getattr(dep.handler, "degraded", None) if dep is not None else None
+    return flags[:n].copy() if flags is not None else np.zeros(n, dtype=bool)
 
 
 def summarise(
@@ -145,6 +153,9 @@ def summarise(
             )),
             **_scaling(s, metrics),
             "faults": len(s.faults),
+            "degraded": int(tx["degraded"].sum()),
+            "dependency_retries": int(sum(c.retries for c in s.callers)),
+            "breaker_opens": int(sum(c.breaker_opens for c in s.callers)),
             "sim_time_s": float(s.env.now),
             "wall_s": float(wall_s),
         }
@@ -242,6 +253,8 @@ def assemble(s: System, wall_s: float) -> Results:
         ],
     )
     summary = pd.DataFrame([summarise(s, tx, counts, metrics, wall_s)])
+    from sim.services.resilient_call import breaker_frame
+
     return Results(
         dead_letters=dead_letters_frame(s),
         scenario=s.scenario,
@@ -252,4 +265,5 @@ def assemble(s: System, wall_s: float) -> Results:
         models=models,
         summary=summary,
         faults=faults_frame(s.faults),
+        breaker=breaker_frame(s.callers),
     )

@@ -22,6 +22,11 @@ by commas. Metric names:
 - ``tinybots_labels_lost_total``: cumulative count of labels lost in at-most-once crashes of the
   label feed (labels, not transactions);
 - ``tinybots_dead_lettered_total``: cumulative count of dead-lettered transactions;
+- ``tinybots_dependency_calls_total{service,dependency,outcome}``: cumulative attempts of a
+  modelled dependency call (the enricher's feature-store call) by outcome (ok, error,
+  timeout, breaker_open, bulkhead_full; ``sim.services.resilient_call``);
+- ``tinybots_breaker_state{service,dependency}``: its circuit breaker's state as
+  resilience4j's ``State.getOrder()`` (0 CLOSED, 1 OPEN, 2 HALF_OPEN; NaN without a breaker);
 - ``tinybots_monitoring_scores_total``, ``tinybots_fraud_score_mean``: scores consumed by the
   monitoring-service (``sim.services.monitoring``) so far, and the mean of those consumed in
   the last interval (NaN when none).
@@ -29,7 +34,7 @@ by commas. Metric names:
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,6 +89,8 @@ class Monitor:
     ingress : Ingress or ScheduledIngress
     cluster : sim.pods.cluster.Cluster, optional
         Its node and Pending-pod counts are sampled when it has node pools.
+    callers : sequence of sim.services.resilient_call.ResilientCaller, optional
+        The modelled dependency calls (their outcome counts and breaker state are sampled).
     """
 
     def __init__(
@@ -94,8 +101,10 @@ class Monitor:
         deployments: dict[str, Deployment | Ingress | ScheduledIngress],
         ingress: Ingress | ScheduledIngress,
         cluster: Cluster | None = None,
+        callers: Sequence[Any] = (),
     ) -> None:
         self.env = env
+        self.callers = list(callers)
         self.ledger = ledger
         self.groups = groups
         self.deployments = deployments
@@ -157,6 +166,12 @@ class Monitor:
         add((now, "tinybots_lost_total", "", float(led.counts[Outcome.LOST])))
         add((now, "tinybots_dead_lettered_total", "", float(led.counts[Outcome.DEAD_LETTERED])))
         add((now, "tinybots_labels_lost_total", "", float(led.labels_lost)))
+        for c in self.callers:
+            lab = f"service={c.service},dependency={c.dependency}"
+            for outcome, count in c.counts.items():
+                add((now, "tinybots_dependency_calls_total", f"{lab},outcome={outcome}",
+                     float(count)))
+            add((now, "tinybots_breaker_state", lab, c.breaker_state()))
         watcher = self.deployments.get(MONITORING.deployment)
         if watcher is not None:
             h = watcher.handler  # the monitoring-service (sim.services.monitoring)

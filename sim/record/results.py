@@ -7,8 +7,10 @@ Frames (units in column names; times are processing seconds since the start of t
   ``amount``, ``event_time`` (datetime64, naive), ``arrival_s``, ``{ingest,enrich,detect,alert}_
   {start,end}_s`` (NaN = not reached), ``latency_s`` (completion − arrival; NaN unless
   completed), ``score`` (probability of fraud), ``label`` (true TX_FRAUD), ``alerted``,
-  ``model_version`` (−1 = not scored), ``outcome`` (completed / in_flight / shed /
-  dead_lettered / lost), ``outcome_stage`` (deployment where it ended or is), ``reason``,
+  ``model_version`` (−1 = not scored), ``degraded`` (bool: scored with the card's cached
+  features after a failed feature-store call, ``sim.services.enricher``), ``outcome``
+  (completed / in_flight / shed / dead_lettered / lost), ``outcome_stage`` (deployment
+  where it ended or is), ``reason``,
   ``attempts`` (processing attempts at the stage where it ended or is: 1 unless its processing
   failed there, e.g. a poison record; a dead-lettered record's attempts before it went to the
   dead-letter topic (of its last delivery); a record blocked by a seek-back: all its attempts
@@ -41,6 +43,10 @@ Frames (units in column names; times are processing seconds since the start of t
   are drawn over ``[0, min(max_duration_s, last arrival))``. Each occurrence is also a
   ``fault_start`` incident (``detail`` "<kind> (faults[i])", ``duration_s`` its length) and,
   when it ends within the run, a ``fault_end`` one.
+- ``breaker``: one row per state change of a circuit breaker on a dependency call, in time
+  order: ``time_s``, ``service`` (the caller, ``feature_enricher``), ``dependency``
+  (``feature_store``), ``from_state``, ``to_state`` (CLOSED / OPEN / HALF_OPEN;
+  ``sim.policies.breaker``); empty without a breaker.
 - ``summary``: one row; its keys follow.
 
 Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
@@ -92,6 +98,11 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
 - ``max_pods_pending``: the most pods waiting for a node at a sample (0 without node pools);
 - ``nodes_added``: nodes the cluster autoscalers added;
 - ``faults``: fault occurrences of the run (rows of the ``faults`` frame);
+- ``degraded``: transactions the enricher served with cached features after a failed
+  feature-store call (``fallback: cached_features``; the ``transactions`` frame's
+  ``degraded``);
+- ``dependency_retries``: retries of the feature-store call (attempts after a call's first);
+- ``breaker_opens``: transitions of the feature-store call's circuit breaker to OPEN;
 - ``sim_time_s``: processing time simulated (s); ``wall_s``: wall time of build and run (s).
 """
 
@@ -115,7 +126,7 @@ __all__ = ["DEAD_LETTER_COLUMNS", "FRAMES", "SUMMARY_KEYS", "Results", "check_re
            "empty_dead_letters"]
 
 FRAMES = ("transactions", "spans", "metrics", "incidents", "models", "summary", "faults",
-          "dead_letters")
+          "breaker", "dead_letters")
 DEAD_LETTER_COLUMNS = ("row", "service", "topic", "reason", "attempts", "time_s",
                        "first_attempt_s")
 """Columns of the ``dead_letters`` frame, in order (module docstring)."""
@@ -152,6 +163,9 @@ SUMMARY_KEYS = (
     "max_pods_pending",
     "nodes_added",
     "faults",
+    "degraded",
+    "dependency_retries",
+    "breaker_opens",
     "sim_time_s",
     "wall_s",
 )
@@ -180,6 +194,9 @@ class Results:
     models: pd.DataFrame
     summary: pd.DataFrame
     faults: pd.DataFrame = field(default_factory=lambda: faults_frame([]))
+    breaker: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        {c: pd.Series(dtype="float64" if c == "time_s" else "object")
+         for c in ("time_s", "service", "dependency", "from_state", "to_state")}))
     dead_letters: pd.DataFrame = field(default_factory=empty_dead_letters)
 
     def summary_dict(self) -> dict[str, float | int]:
@@ -244,7 +261,8 @@ class Results:
         """Read a folder written by :meth:`save`."""
         d = Path(directory)  # older folders lack the newer frames: those are empty
         frames = {name: pd.read_parquet(d / f"{name}.parquet") for name in FRAMES
-                  if name not in ("faults", "dead_letters") or (d / f"{name}.parquet").is_file()}
+                  if name not in ("faults", "breaker", "dead_letters")
+                  or (d / f"{name}.parquet").is_file()}
         return cls(scenario=Scenario.from_yaml(d / "scenario.yaml"), **frames)
 
 

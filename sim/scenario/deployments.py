@@ -137,7 +137,8 @@ class Deployments(_Frozen):
 class DependencySpec(_Frozen):
     """A remote dependency: ``servers`` calls served at once, FIFO; one call of ``n`` records
     costs ``service`` (``fixed_s + per_record_s × n`` × a random factor of mean 1, drawn from
-    the ``faults`` stream's dependency child) plus ``network_s`` each way."""
+    the run's ``feature_store`` stream; ``sim.services.dependency``) plus ``network_s`` each
+    way."""
 
     servers: int = Field(8, ge=1, le=10_000)
     service: ServiceTimeSpec = ServiceTimeSpec(fixed_s=0.002, per_record_s=0.0005)

@@ -230,6 +230,9 @@ def fault_errors(scenario: Any) -> str | None:
             if f.pod >= most:
                 return (f"{where}.pod: must be < deployments.{f.deployment}.{field} "
                         f"({most}), got {f.pod}")
+        if isinstance(f, PartitionUnavailable) and scenario.bus.kind != "kafka":
+            return (f"{where}.kind: partition_unavailable needs bus.kind kafka, got "
+                    f"{scenario.bus.kind} (a queue has no partitions; use broker_outage)")
         if isinstance(f, PartitionUnavailable):
             n = getattr(scenario.topics, TOPICS[f.topic]).partitions
             if f.partition >= n:

@@ -54,7 +54,7 @@ class ConsumerStage:
     dlq_topic : str
         The dead-letter topic of this consumer, ``<topic_in>.dlq`` (Spring Kafka's
         ``DeadLetterPublishingRecoverer`` names it ``<topic>.DLT``); nothing consumes it.
-    dead_letters : list of tuple
+    dlq_rows : list of tuple
         Rows of the ``dead_letters`` frame (``sim.record.results``): ``(row, service, topic,
         reason, attempts, time_s, first_attempt_s)``.
     delay_s : callable(now) -> float, or None
@@ -81,7 +81,7 @@ class ConsumerStage:
         self.producer = None if self.topic_out is None else self.topic_out.buffers
         self.poison: dict[int, str] = {}
         self.dlq_topic = f"{PIPELINE[self.stage].topic_in}.dlq"
-        self.dead_letters: list[tuple[int, str, str, str, int, float, float]] = []
+        self.dlq_rows: list[tuple[int, str, str, str, int, float, float]] = []
         self.delay_s: Callable[[float], float] | None = None
         self.on_incident: Callable[[str, str, str], None] = lambda kind, target, detail: None
         self.failed_reason: dict[int, str] = {}  # last failure of rows awaiting a seek-back
@@ -117,7 +117,7 @@ class ConsumerStage:
     ) -> None:
         """Send ``rows`` to the dead-letter topic :attr:`dlq_topic` after ``attempts`` failed
         processing attempts (Spring Kafka's ``DeadLetterPublishingRecoverer``): each is
-        ``dead_lettered`` with ``reason`` (``Ledger`` outcome), a row of :attr:`dead_letters`
+        ``dead_lettered`` with ``reason`` (``Ledger`` outcome), a row of :attr:`dlq_rows`
         and one ``records_dead_lettered`` incident. The rest of the batch goes on and is
         committed. ``first_attempt_s``: when the first of these attempts started (NaN if not
         known)."""
@@ -129,7 +129,7 @@ class ConsumerStage:
         led.finish(arr, Outcome.DEAD_LETTERED, self.stage, reason)
         first = math.nan if first_attempt_s is None else float(first_attempt_s)
         service = STAGES[self.stage]
-        self.dead_letters += [(r, service, self.dlq_topic, reason, attempts, now, first)
+        self.dlq_rows += [(r, service, self.dlq_topic, reason, attempts, now, first)
                               for r in arr.tolist()]
         self.on_incident("records_dead_lettered", service,
                          drop_detail(len(arr), "records", self.dlq_topic, reason))
