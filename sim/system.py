@@ -41,7 +41,8 @@ from sim.bus.availability import Availability, attach, broker_faults
 from sim.bus.factory import make_consumer, make_topics
 from sim.engine import Paths, choose_paths
 from sim.faults import run_faults
-from sim.faults.schedule import FaultWindows, Occurrence, occurrences
+from sim.faults.processing import wire_processing_faults
+from sim.faults.schedule import FaultWindows, Occurrence, occurrences, poison_rows
 from sim.pods import Deployment, Handler, Ingress, ScheduledIngress, feed_arrivals
 from sim.pods.autoscaler import start_autoscalers
 from sim.pods.cluster import Cluster
@@ -177,6 +178,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     _check_first_arrival(scenario, table)
     horizon_s = min(scenario.max_duration_s, float(table.arrival_s[-1]) if len(table) else 0.0)
     occ = occurrences(scenario.faults, rngs["faults"], horizon_s)
+    poison = poison_rows(table.arrival_s, occ, rngs["faults"].spawn(1)[0])  # right after occ
     ledger = Ledger(table.arrival_s, last)
     incidents = IncidentLog(env)
     topics = make_topics(env, scenario)
@@ -209,6 +211,8 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
             env, name, getattr(scenario.deployments, name), group, handler, rngs[name], incidents,
             cluster,
         )
+    wire_processing_faults(env, scenario, ing, deployments, windows, poison, rngs["retries"],
+                           incidents)
     wire_drops(topics, groups, deployments, ledger, incidents)
     monitored: dict[str, Any] = {Ingress.name: ingress, **deployments}
     monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress, cluster,

@@ -117,7 +117,10 @@ def test_without_fallback_failed_rows_are_dead_lettered_with_their_reason():
     s, tx = r.summary_dict(), r.transactions
     dead = tx[tx["outcome"] == "dead_lettered"]
     assert s["dead_lettered"] == len(dead) > 0 and s["degraded"] == 0
-    assert set(dead["reason"]) == {"feature_store error after 3 attempts (3 attempts)"}
+    assert set(dead["reason"]) == {"feature_store error after 3 attempts"}
+    assert (dead["attempts"] == 3).all()  # the call's attempts (ConsumerStage.dead_letter)
+    dl = r.dead_letters  # the enricher's dead-letter topic holds exactly those rows
+    assert set(dl["row"]) == set(dead["row"]) and (dl["topic"] == "transactions.dlq").all()
     assert s["completed"] + s["dead_lettered"] == s["generated"]
 
 

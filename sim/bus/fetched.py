@@ -31,8 +31,10 @@ class Fetched:
         the consumer commits only once the event has fired (at-least-once: a crash before then
         redelivers the batch).
     seek_back : bool
-        Set by the handler when processing the batch failed: the consumer does not commit it
-        and seeks back to the last committed offsets (Kafka's ``seek``), so it is polled again.
+        Set by the handler when a record's processing failed for good and it is not
+        dead-lettered: the consumer does not commit the batch and seeks back to its first
+        uncommitted offset (Kafka's ``seek``; a queue's nack / visibility reset: the
+        consumer's ``rewind``), so the records are polled again (``sim.pods.deployment``).
     """
 
     __slots__ = ("records", "ranges", "redelivered", "_again", "handles", "commit_after",
@@ -51,8 +53,7 @@ class Fetched:
         self.handles: list[int] | None = None  # a queue's receipt handles / delivery tags
         self.commit_after: simpy.Event | None = None  # set by a handler whose produce is
         # still in a producer buffer: the consumer commits once it has fired
-        self.seek_back = False  # set by a handler whose processing failed: not committed,
-        # the consumer seeks back to the batch and polls it again
+        self.seek_back = False  # set by a handler: do not commit, seek back (redelivered)
 
     @property
     def attempts(self) -> list[int]:

@@ -12,7 +12,9 @@ have left it, in poll order (Kafka Streams commits only after the producer flush
 notices after its session timeout): under at-least-once the uncommitted batches (in hand or
 waiting for their produce) are delivered again to the partitions' next owner, under
 at-most-once the batch in hand is reported lost (``Handler.drop`` and a ``records_lost``
-incident); the pod restarts after ``restart_s`` plus its start-up time.
+incident); the pod restarts after ``restart_s`` plus its start-up time. Records whose
+processing failed are retried in place and dead-lettered (``sim.pods.retries``), or the batch
+is not committed and the consumer seeks back to it (``Fetched.seek_back``: polled again).
 
 The :class:`Ingress` (transaction-ingestor behind a Kubernetes Service) is a shared FIFO of
 requests served one at a time by ``replicas × concurrency`` servers: the M/M/c stage validated
@@ -38,8 +40,12 @@ from sim.scenario import DeploymentSpec
 
 if TYPE_CHECKING:
     from sim.pods.cluster import Cluster
+    from sim.pods.retries import ProcessingRetries
 
 __all__ = ["Deployment", "Handler", "Pod"]
+
+_SEEK_BACK_PAUSE_S = 0.1
+"""Kafka's ``retry.backoff.ms`` default (100 ms): the pause after a seek-back that cost no time."""
 
 
 class Handler(Protocol):
@@ -55,7 +61,9 @@ class Handler(Protocol):
     ``crashed(pod, lost, records)`` tells it that a consumer of ``pod`` crashed holding
     ``records`` (polled, not committed; they may be delivered again) and that the pod's producer
     buffer dies with it (its records lost when ``lost``, the deployment being at-most-once);
-    called once per consumer of the pod.
+    called once per consumer of the pod. ``rewound(records, redelivered)`` tells it that the
+    batch ``records`` was not committed after it set ``Fetched.seek_back`` (polled again when
+    ``redelivered``; lost otherwise, at-most-once).
     """
 
     def begin(self, records: list[int], pod: str) -> list[int]: ...
@@ -69,6 +77,8 @@ class Handler(Protocol):
     def release(self) -> None: ...
 
     def crashed(self, pod: str, lost: bool, records: list[int]) -> None: ...
+
+    def rewound(self, records: list[int], redelivered: bool) -> None: ...
 
 
 class Deployment(PodLifecycle):
@@ -118,6 +128,7 @@ class Deployment(PodLifecycle):
         self.polls = 0
         self.failed_commits = 0  # commits the group refused (the member had been evicted)
         self._linger = spec.fetch_min_records > 1 and spec.fetch_max_wait_s > 0
+        self.retries: ProcessingRetries | None = None  # set by sim.system when records can fail
 
     def start(self) -> None:
         """Schedule every pod (each becomes ready ``startup_s`` after it is on a node)."""
@@ -259,14 +270,14 @@ class Deployment(PodLifecycle):
                 start = env.now
                 fresh = handler.begin(fetched.records, pod.name)
                 yield env.timeout(self.service.draw(len(fetched.records)))
+                if self.retries is not None:  # failed records: retried, dead-lettered or kept
+                    fresh = yield from self.retries.run(fresh, start, pod.name, fetched)
                 blocking = handler.finish(fresh, start, pod.name, fetched)
                 if blocking is not None:  # a produce to a bounded topic
                     yield from blocking
                 after = fetched.commit_after
-                if fetched.seek_back:  # processing failed: not committed, polled again
-                    if not bus.rewind(fetched):  # at-most-once: committed at poll time
-                        handler.drop(fetched.records, f"{self.name}: processing failed "
-                                     "(at-most-once)")
+                if fetched.seek_back:  # not committed: polled again (Kafka's seek)
+                    yield from self._seek_back(fetched, start)
                 elif spec.delivery == "at_least_once" and (after is not None or waiting):
                     waiting.append(fetched)  # its records still in a producer buffer
                     if after is not None and after.callbacks is not None:
@@ -305,6 +316,16 @@ class Deployment(PodLifecycle):
                 )
             if stop.cause != "crash":  # scale-down: leave the group at once
                 self._left(pod, member, stop.cause == "kill")
+
+    def _seek_back(self, fetched: Fetched, start_s: float) -> ProcessGenerator:
+        """Do not commit ``fetched``: seek back to its first uncommitted offset (on a queue,
+        nack / leave it to reappear: ``rewind``), so its records are polled again; the handler
+        frees the rows it did not serve (``Handler.rewound``). A seek-back that took no
+        simulated time waits ``_SEEK_BACK_PAUSE_S`` (Kafka's ``retry.backoff.ms``, 100 ms), so
+        that a run with zero service times still advances."""
+        self.handler.rewound(fetched.records, self.group.rewind(fetched))
+        if self.env.now == start_s:
+            yield self.env.timeout(_SEEK_BACK_PAUSE_S)
 
     def _commit(self, fetched: Fetched) -> None:
         if not self.group.commit(fetched):  # Kafka's CommitFailedException: evicted

@@ -12,13 +12,14 @@ import pandas as pd
 
 from sim.faults.schedule import faults_frame
 from sim.record.ledger import Outcome
-from sim.record.results import SUMMARY_KEYS, Results
+from sim.record.results import DEAD_LETTER_COLUMNS, SUMMARY_KEYS, Results, empty_dead_letters
 from sim.topology import LABEL_FEED, MONITORING, PIPELINE, STAGES, Stage, row_of
 
 if TYPE_CHECKING:
     from sim.system import System
 
-__all__ = ["assemble", "known_compromised", "transactions_frame", "summarise"]
+__all__ = ["assemble", "dead_letters_frame", "known_compromised", "transactions_frame",
+           "summarise"]
 
 _SHORT = {row.stage: row.columns for row in PIPELINE}
 """Column prefix of each stage (``ingest`` -> ``ingest_start_s``), from ``sim.topology``."""
@@ -68,10 +69,22 @@ def transactions_frame(s: System) -> pd.DataFrame:
     reason = led.reason[:n].copy()
     reason[reason == None] = ""  # noqa: E711
     cols["reason"] = pd.Categorical(reason)
+    cols["attempts"] = led.attempts[:n]
     f = pd.DataFrame(cols)
     f["outcome_stage"] = pd.Categorical(f["outcome_stage"])
     f["outcome"] = pd.Categorical(f["outcome"])
     return f
+
+
+def dead_letters_frame(s: System) -> pd.DataFrame:
+    """The ``dead_letters`` frame (columns: ``sim.record.results``), in time order."""
+    rows = [r for d in s.deployments.values() for r in getattr(d.handler, "dlq_rows", ())]
+    if not rows:
+        return empty_dead_letters()
+    f = pd.DataFrame(rows, columns=list(DEAD_LETTER_COLUMNS))
+    f = f.astype({"row": "int64", "attempts": "int64", "time_s": "float64",
+                  "first_attempt_s": "float64"})
+    return f.sort_values(["time_s", "row"], kind="stable").reset_index(drop=True)
 
 
 def _degraded(s: System, n: int) -> np.ndarray:
@@ -118,6 +131,8 @@ def summarise(
             "duplicates": int(s.ledger.duplicates),
             "redelivered": int(sum(g.redelivered for k, g in s.groups.items()
                                    if row_of(k).stage is not None)),
+            "retries": int(sum(d.retries.retries for d in s.deployments.values()
+                               if d.retries is not None)),
             "labels_lost": int(s.ledger.labels_lost),
             "throughput_per_s": counts["completed"] / s.env.now if s.env.now > 0 else np.nan,
             "latency_p50_s": float(q[0]),
@@ -241,6 +256,7 @@ def assemble(s: System, wall_s: float) -> Results:
     from sim.services.resilient_call import breaker_frame
 
     return Results(
+        dead_letters=dead_letters_frame(s),
         scenario=s.scenario,
         transactions=tx,
         spans=spans,

@@ -80,6 +80,8 @@ class Ledger:
         self.outcome = np.zeros(n, dtype=np.int8)
         self.outcome_stage = np.full(n, -1, dtype=np.int8)
         self.reason = np.full(n, None, dtype=object)
+        # processing attempts at the stage where the row ended or is (1 unless it failed there)
+        self.attempts = np.ones(n, dtype=np.int32)
         # byte flags (bytearray for fast scalar reads and writes in Python; settled also has a
         # NumPy view for slice writes): served by each stage, and settled (outcome not pending)
         self._served = [bytearray(n) for _ in Stage]

@@ -49,7 +49,7 @@ OWN_FILES = frozenset(
     {
         *(f"{name}.parquet" for name in
           ("transactions", "spans", "metrics", "incidents", "models", "summary", "faults",
-           "breaker")),
+           "breaker", "dead_letters")),
         "scenario.yaml",
         "summary.json",
         "dashboard.png",

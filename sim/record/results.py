@@ -10,7 +10,11 @@ Frames (units in column names; times are processing seconds since the start of t
   ``model_version`` (−1 = not scored), ``degraded`` (bool: scored with the card's cached
   features after a failed feature-store call, ``sim.services.enricher``), ``outcome``
   (completed / in_flight / shed / dead_lettered / lost), ``outcome_stage`` (deployment
-  where it ended or is), ``reason``.
+  where it ended or is), ``reason``,
+  ``attempts`` (processing attempts at the stage where it ended or is: 1 unless its processing
+  failed there, e.g. a poison record; a dead-lettered record's attempts before it went to the
+  dead-letter topic (of its last delivery); a record blocked by a seek-back: all its attempts
+  so far, over its deliveries).
 - ``spans``: one row per hop: ``trace_id`` (= row), ``span_id`` (int, trace_id × 4 + stage
   index), ``service`` and ``pod`` (categorical), ``partition`` (of the topic consumed; for the
   ingestor, of the topic produced to), ``queue_wait_s``, ``service_s``, ``start_s``, ``end_s``.
@@ -24,6 +28,12 @@ Frames (units in column names; times are processing seconds since the start of t
   producer buffer; records_dead_lettered: moved to a dead-letter queue; the count, topic and
   reason in ``detail``, ``sim.record.incidents.drop_detail``), ``target``, ``detail``,
   ``duration_s`` (how long it lasts when known at once, e.g. a rebalance pause; NaN otherwise).
+- ``dead_letters``: one row per record a consumer sent to its dead-letter topic after its
+  processing failed ``attempts`` times (``sim.pods.retries``): ``row``, ``service``
+  (deployment), ``topic`` (``<topic>.dlq``), ``reason`` (e.g. "poison: bad_schema"),
+  ``attempts``, ``time_s`` (when it was dead-lettered), ``first_attempt_s`` (when the first of
+  those attempts started; NaN if not known). (What the ingestor and the queues' redrive
+  dead-letter is in ``transactions`` and ``incidents``, not here.)
 - ``models``: ``version``, ``kind``, ``train_start``, ``train_end``, ``n_train``,
   ``n_train_frauds``, ``train_average_precision``.
 - ``faults``: one row per fault occurrence, in time order (``sim.faults.schedule.faults_frame``):
@@ -57,6 +67,8 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
   evicted, a visibility timeout, a requeue), summed over the transaction pipeline's groups; a
   scale-down's uncommitted work is counted here (a stage that had not served it yet serves it
   once, so ``duplicates`` need not grow);
+- ``retries``: processing retries the consumers made of records whose processing failed
+  (one per record and retry; ``deployments.*.resilience.retry``);
 - ``labels_lost``: labels of the label feed lost in at-most-once crashes or dropped by the bus
   (shed by a full ``labels`` topic, deleted by retention; labels, not transactions: outside
   conservation; they leave later terminal risks stale);
@@ -110,10 +122,14 @@ from sim.scenario import Scenario
 from tinybots.errors import InputError
 from tinybots.paths import check_creatable
 
-__all__ = ["FRAMES", "SUMMARY_KEYS", "Results", "check_results_folder"]
+__all__ = ["DEAD_LETTER_COLUMNS", "FRAMES", "SUMMARY_KEYS", "Results", "check_results_folder",
+           "empty_dead_letters"]
 
 FRAMES = ("transactions", "spans", "metrics", "incidents", "models", "summary", "faults",
-          "breaker")
+          "breaker", "dead_letters")
+DEAD_LETTER_COLUMNS = ("row", "service", "topic", "reason", "attempts", "time_s",
+                       "first_attempt_s")
+"""Columns of the ``dead_letters`` frame, in order (module docstring)."""
 SUMMARY_KEYS = (
     "generated",
     "completed",
@@ -126,6 +142,7 @@ SUMMARY_KEYS = (
     "cut_short",
     "duplicates",
     "redelivered",
+    "retries",
     "labels_lost",
     "throughput_per_s",
     "latency_p50_s",
@@ -155,6 +172,16 @@ SUMMARY_KEYS = (
 """Keys of ``summary`` / ``summary.json``, in order (described in the module docstring)."""
 
 
+def empty_dead_letters() -> pd.DataFrame:
+    """A ``dead_letters`` frame without rows (its columns and dtypes)."""
+    return pd.DataFrame({
+        "row": pd.Series(dtype="int64"), "service": pd.Series(dtype="object"),
+        "topic": pd.Series(dtype="object"), "reason": pd.Series(dtype="object"),
+        "attempts": pd.Series(dtype="int64"), "time_s": pd.Series(dtype="float64"),
+        "first_attempt_s": pd.Series(dtype="float64"),
+    })
+
+
 @dataclass(frozen=True, eq=False)
 class Results:
     """Everything a run produced (see the module docstring for the frames)."""
@@ -170,6 +197,7 @@ class Results:
     breaker: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         {c: pd.Series(dtype="float64" if c == "time_s" else "object")
          for c in ("time_s", "service", "dependency", "from_state", "to_state")}))
+    dead_letters: pd.DataFrame = field(default_factory=empty_dead_letters)
 
     def summary_dict(self) -> dict[str, float | int]:
         """The summary row as plain Python numbers."""
@@ -231,9 +259,10 @@ class Results:
     @classmethod
     def load(cls, directory: str | Path) -> Results:
         """Read a folder written by :meth:`save`."""
-        d = Path(directory)
+        d = Path(directory)  # older folders lack the newer frames: those are empty
         frames = {name: pd.read_parquet(d / f"{name}.parquet") for name in FRAMES
-                  if name not in ("faults", "breaker") or (d / f"{name}.parquet").is_file()}
+                  if name not in ("faults", "breaker", "dead_letters")
+                  or (d / f"{name}.parquet").is_file()}
         return cls(scenario=Scenario.from_yaml(d / "scenario.yaml"), **frames)
 
 

@@ -4,10 +4,15 @@ An event that fails the schema check is dead-lettered with the reason; a valid o
 keyed by card (``CUSTOMER_ID``), through the pod's producer buffer when the ingestor has one
 in front of a bounded topic (``deployments.transaction_ingestor.producer``,
 ``sim.bus.producer``). The queueing (one FIFO, c servers) is ``sim.pods.ingress`` or its
-precomputed twin; this module is the service's own work.
+precomputed twin; this module is the service's own work. A ``network_delay`` fault from the
+ingestor to the feature-enricher (:attr:`IngestorService.delay_s`) holds each produce back by
+the delay (its acks' round trip): the ingest span ends, and the record reaches
+``transactions``, that much later (the event-driven ingress only: ``sim.engine``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -40,8 +45,27 @@ class IngestorService:
         self.keys = table.customer_id
         self._out_partition: list[int] | None = None  # per row, built at the first produce
         self.producer = None if self.topic_out is None else self.topic_out.buffers
+        self.delay_s: Callable[[float], float] | None = None  # network delay of a produce now
 
     def serve(self, row: int, start_s: float, end_s: float, server: str) -> ProcessGenerator | None:
+        """Validate and produce ``row`` (served from ``start_s`` to ``end_s`` by ``server``);
+        a sub-process when the produce waits (back-pressure, a network delay)."""
+        if self.delay_s is not None and self.topic_out is not None:
+            d = self.delay_s(end_s)
+            if d > 0 and (not self.any_error or self.errors[row] is None):
+                return self._serve_delayed(d, row, start_s, server)
+        return self._serve_now(row, start_s, end_s, server)
+
+    def _serve_delayed(self, d: float, row: int, start_s: float, server: str) -> ProcessGenerator:
+        env = self.topic_out.env  # type: ignore[union-attr]
+        yield env.timeout(d)
+        more = self._serve_now(row, start_s, env.now, server)
+        if more is not None:
+            yield from more
+
+    def _serve_now(
+        self, row: int, start_s: float, end_s: float, server: str
+    ) -> ProcessGenerator | None:
         led = self.ledger
         led.start_ingest[row] = start_s  # views of row 0 (Stage.INGESTOR) of start / end
         led.end_ingest[row] = end_s

@@ -125,5 +125,8 @@ class LabelHandler:
     def crashed(self, pod: str, lost: bool, records: list[int]) -> None:
         """Nothing to do: it produces nothing (no producer buffer)."""
 
+    def rewound(self, records: list[int], redelivered: bool) -> None:
+        """Never called: its processing does not fail (it sets no ``Fetched.seek_back``)."""
+
     def release(self) -> None:
         """Nothing to free: the labels table is part of the results' inputs."""

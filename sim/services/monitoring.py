@@ -83,6 +83,9 @@ class MonitoringHandler:
     def crashed(self, pod: str, lost: bool, records: list[int]) -> None:
         """Nothing to do: it produces nothing (no producer buffer)."""
 
+    def rewound(self, records: list[int], redelivered: bool) -> None:
+        """Never called: its processing does not fail (it sets no ``Fetched.seek_back``)."""
+
     def release(self) -> None:
         """Free the per-row flags."""
         self._seen = bytearray(0)

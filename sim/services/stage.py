@@ -4,16 +4,28 @@ A service sees the bus only through ``sim.bus.client``: it produces with ``Produ
 (records with their keyed partitions) and reads the time from the client's ``env``. When its
 deployment has a producer buffer (``deployments.*.producer``) in front of a bounded topic, it
 produces through ``sim.bus.producer.ProducerBuffers`` (one buffer per pod) instead.
+
+Failed processing (issue 11): the rows of :attr:`ConsumerStage.poison` always fail here
+(:meth:`ConsumerStage.failures`; ``begin`` does not compute them); the pod retries them in
+place (``sim.pods.retries``), then either dead-letters them (:meth:`ConsumerStage.dead_letter`,
+to the topic ``<topic_in>.dlq``) or sets ``Fetched.seek_back`` (the batch is polled again:
+:meth:`ConsumerStage.rewound`). A ``network_delay`` fault towards the consumers of the output
+topic (:attr:`ConsumerStage.delay_s`) holds the produce back by the delay (its acks' round trip),
+so the span ends that much later.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
 
 import numpy as np
 
 from sim.bus import BusClient, Fetched, Producer
 from sim.process import ProcessGenerator
+from sim.record.incidents import drop_detail
 from sim.record.ledger import Ledger, Outcome
-from sim.topology import Stage
+from sim.topology import PIPELINE, STAGES, Stage
 from sim.workload import TxTable
 
 __all__ = ["ConsumerStage"]
@@ -36,6 +48,19 @@ class ConsumerStage:
     producer : sim.bus.producer.ProducerBuffers or None
         The pods' producer buffers (None: a plain ``send``, see
         :func:`sim.bus.producer.producer_buffers`).
+    poison : dict of int to str
+        Rows whose processing always fails here, with their reason (``sim.faults.schedule.
+        poison_rows``; set by ``sim.system``).
+    dlq_topic : str
+        The dead-letter topic of this consumer, ``<topic_in>.dlq`` (Spring Kafka's
+        ``DeadLetterPublishingRecoverer`` names it ``<topic>.DLT``); nothing consumes it.
+    dlq_rows : list of tuple
+        Rows of the ``dead_letters`` frame (``sim.record.results``): ``(row, service, topic,
+        reason, attempts, time_s, first_attempt_s)``.
+    delay_s : callable(now) -> float, or None
+        Extra network delay (s) of a produce now to the output topic's consumers (None: none).
+    on_incident : callable(kind, target, detail)
+        The incident log (set by ``sim.system``).
     """
 
     stage: Stage
@@ -54,6 +79,12 @@ class ConsumerStage:
             else self.topic_out.partition_of(table.customer_id).tolist()
         )
         self.producer = None if self.topic_out is None else self.topic_out.buffers
+        self.poison: dict[int, str] = {}
+        self.dlq_topic = f"{PIPELINE[self.stage].topic_in}.dlq"
+        self.dlq_rows: list[tuple[int, str, str, str, int, float, float]] = []
+        self.delay_s: Callable[[float], float] | None = None
+        self.on_incident: Callable[[str, str, str], None] = lambda kind, target, detail: None
+        self.failed_reason: dict[int, str] = {}  # last failure of rows awaiting a seek-back
 
     def compute(self, rows: np.ndarray, row_list: list[int]) -> None:
         """The stage's real work on fresh rows (the same rows as an array and as a list)."""
@@ -61,8 +92,66 @@ class ConsumerStage:
     def begin(self, records: list[int], pod: str) -> list[int]:
         rows = self.ledger.fresh(self.stage, records)
         if rows:
-            self.compute(np.array(rows, dtype=np.int64), rows)
+            ok = [r for r in rows if r not in self.poison] if self.poison else rows
+            if ok:
+                self.compute(np.array(ok, dtype=np.int64), ok)
         return rows
+
+    def failures(self, rows: list[int]) -> dict[int, str]:
+        """The rows of ``rows`` whose processing attempt failed, with the reason (the poison
+        rows; ``begin`` and :meth:`retry` did not compute them)."""
+        poison = self.poison
+        return {r: poison[r] for r in rows if r in poison} if poison else {}
+
+    def retry(self, rows: list[int]) -> dict[int, str]:
+        """One more processing attempt of ``rows`` (failed before): compute those that
+        succeed now; returns those that failed again, with the reason."""
+        failed = self.failures(rows)
+        ok = [r for r in rows if r not in failed]
+        if ok:
+            self.compute(np.array(ok, dtype=np.int64), ok)
+        return failed
+
+    def dead_letter(
+        self, rows: list[int], reason: str, attempts: int, first_attempt_s: float | None = None
+    ) -> None:
+        """Send ``rows`` to the dead-letter topic :attr:`dlq_topic` after ``attempts`` failed
+        processing attempts (Spring Kafka's ``DeadLetterPublishingRecoverer``): each is
+        ``dead_lettered`` with ``reason`` (``Ledger`` outcome), a row of :attr:`dlq_rows`
+        and one ``records_dead_lettered`` incident. The rest of the batch goes on and is
+        committed. ``first_attempt_s``: when the first of these attempts started (NaN if not
+        known)."""
+        if not rows:
+            return
+        led, now = self.ledger, self.topic_in.env.now
+        arr = np.array(sorted(rows), dtype=np.int64)
+        led.attempts[arr] = attempts
+        led.finish(arr, Outcome.DEAD_LETTERED, self.stage, reason)
+        first = math.nan if first_attempt_s is None else float(first_attempt_s)
+        service = STAGES[self.stage]
+        self.dlq_rows += [(r, service, self.dlq_topic, reason, attempts, now, first)
+                              for r in arr.tolist()]
+        self.on_incident("records_dead_lettered", service,
+                         drop_detail(len(arr), "records", self.dlq_topic, reason))
+
+    def rewound(self, records: list[int], redelivered: bool) -> None:
+        """The batch ``records`` was not committed (``Fetched.seek_back``): the rows this stage
+        has not served may be taken again when polled again (``redelivered``); under
+        at-most-once (not ``redelivered``: committed at poll) they are lost, with the reason
+        of their failure."""
+        led, stage = self.ledger, self.stage
+        if redelivered:
+            led.release(stage, records)
+            return
+        by_reason: dict[str, list[int]] = {}
+        for r in records:
+            why = self.failed_reason.pop(r, "processing failed")
+            by_reason.setdefault(why, []).append(r)
+        for why, rows in by_reason.items():
+            n = led.dropped(stage, rows, Outcome.LOST, f"{why} (at-most-once: not polled again)")
+            if n:
+                self.on_incident("records_lost", STAGES[stage], drop_detail(
+                    n, "records", PIPELINE[stage].topic_in or "", why))
 
     def finish(
         self, rows: list[int], start_s: float, pod: str, fetched: Fetched
@@ -73,6 +162,25 @@ class ConsumerStage:
         ``fetched.commit_after`` is set to the event of that (at-least-once commits then)."""
         if not rows:
             return None
+        if self.delay_s is not None and self.topic_out is not None:
+            d = self.delay_s(self.topic_in.env.now)
+            if d > 0:
+                return self._finish_delayed(d, rows, start_s, pod, fetched)
+        return self._finish_now(rows, start_s, pod, fetched)
+
+    def _finish_delayed(
+        self, d: float, rows: list[int], start_s: float, pod: str, fetched: Fetched
+    ) -> ProcessGenerator:
+        """The produce waits ``d`` s more (a network delay to the consumers: the acks' round
+        trip), then completes as usual."""
+        yield self.topic_in.env.timeout(d)
+        more = self._finish_now(rows, start_s, pod, fetched)
+        if more is not None:
+            yield from more
+
+    def _finish_now(
+        self, rows: list[int], start_s: float, pod: str, fetched: Fetched
+    ) -> ProcessGenerator | None:
         topic = self.topic_out
         if topic is not None:
             part = self._out_partition
@@ -110,16 +218,6 @@ class ConsumerStage:
 
     def drop(self, records: list[int], reason: str) -> None:
         self.ledger.finish(np.array(records, dtype=np.int64), Outcome.LOST, self.stage, reason)
-
-    def dead_letter(self, rows: list[int], reason: str, attempts: int) -> None:
-        """Settle ``rows`` as dead-lettered at this stage, with ``reason`` and the ``attempts``
-        made (in the ``transactions`` frame's ``reason``); their batch is then committed.
-
-        A minimal version for the feature-store call (issue 11); the dead-letter topic
-        ``<topic>.dlq`` itself is another branch's.
-        """
-        self.ledger.finish(np.array(rows, dtype=np.int64), Outcome.DEAD_LETTERED, self.stage,
-                           f"{reason} ({attempts} attempts)")
 
     def crashed(self, pod: str, lost: bool, records: list[int]) -> None:
         """``pod`` crashed holding ``records``: those it had not served may be served again
