@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_errors import cli_error_line
 from pydantic import ValidationError
 
-from cli_errors import cli_error_line
 from sim import load_preset
 from sim.scenario import Scenario
 from tinybots.errors import describe_validation_error
