@@ -127,17 +127,42 @@ def _recovery_s(lag: pd.Series, start: float, end: float) -> float:
 
 
 # -- 1. an alert-service outage is contained --------------------------------------------------
+def _detector_p99s(baseline: dict[int, Results], faulted: dict[int, Results]
+                   ) -> list[tuple[tuple[float, int], tuple[float, int]]]:
+    """Per seed, the detector's ``(p99, records)`` without and with the fault, over the
+    records reaching it in the fault's window and its after phase (``iso.phase_table``)."""
+    (w,) = iso.fault_windows(faulted[0]).itertuples()  # made effective: until pods are ready
+    lo, hi = w.start_s, w.end_s + (w.end_s - w.start_s) + 30.0
+    return [(_p99(baseline[s], FD, lo, hi), _p99(faulted[s], FD, lo, hi)) for s in SEEDS]
+
+
 @pytest.mark.slow
 def test_an_alert_service_outage_leaves_the_detectors_scoring_p99_unchanged(baseline,
                                                                            alert_outage):
-    # the outage's window and its after phase, made effective (until the pods are ready)
-    (w,) = iso.fault_windows(alert_outage[0]).itertuples()
-    lo, hi = w.start_s, w.end_s + (w.end_s - w.start_s) + 30.0
-    pairs = [(_p99(baseline[s], FD, lo, hi), _p99(alert_outage[s], FD, lo, hi)) for s in SEEDS]
+    pairs = _detector_p99s(baseline, alert_outage)
     assert all(b[1] == o[1] > 50 for b, o in pairs)  # it kept scoring, every record
     mean, ci_lo, ci_hi = _paired([(b[0], o[0]) for b, o in pairs])
     assert -P99_TOLERANCE_S < ci_lo <= mean <= ci_hi < P99_TOLERANCE_S
     assert max(o[0] for _, o in pairs) < P99_S  # and within its objective
+
+
+@pytest.mark.slow
+def test_the_same_measure_sees_a_coupling_a_bounded_scores_topic_blocks_the_detector():
+    """The counter-check: with ``fraud_scores`` bounded to 5 uncommitted records a partition
+    and the detector's producer blocking when it is full, the alert-service outage stops the
+    detector too; the paired p99 difference is then far outside the tolerance."""
+    def runs(faults: list[dict]) -> dict[int, Results]:
+        out = {}
+        for seed in SEEDS:
+            d = _scenario(seed, faults).model_dump()
+            d["topics"]["fraud_scores"]["capacity_records"] = 5
+            out[seed] = run(Scenario.model_validate(d), progress=False)
+        return out
+
+    coupled = runs(_outage(AS))
+    _, lo, _ = _paired([(b[0], o[0]) for b, o in _detector_p99s(runs([]), coupled)])
+    assert lo > 10.0 > P99_TOLERANCE_S
+    assert all(_broken(coupled[s])[FD] for s in SEEDS)
 
 
 @pytest.mark.slow
