@@ -4,10 +4,12 @@
 [--out DIR] [--seed N] [--no-progress]``. Without arguments it runs the ``default`` preset (the
 handbook-scale bank replaying the live day's busiest hours). It shows a progress bar over
 simulated time on stderr, prints a summary table, and writes into ``DIR`` the frames (Parquet),
-``scenario.yaml``, ``summary.json`` and ``dashboard.png``. Everything is written into a
-temporary sibling folder and renamed at the end, so bad input (exit 2), a failure or an
-interruption leaves the output folder untouched (see ``sim.record.outfolder``); files of yours in an
-earlier results folder are kept. The output folder is checked before the run.
+``scenario.yaml``, ``summary.json`` and ``dashboard.png`` (also ``scaling.png`` when the run
+scales and ``blast_radius.png`` when it has faults and SLOs, see :func:`write_run`).
+Everything is written into a temporary sibling folder and renamed at the end, so bad input
+(exit 2), a failure or an interruption leaves the output folder untouched (see
+``sim.record.outfolder``); files of yours in an earlier results folder are kept. The output
+folder is checked before the run.
 """
 
 from __future__ import annotations
