@@ -210,7 +210,8 @@ def test_manifest_names_every_file_a_run_writes(results, tmp_path, monkeypatch):
 
     monkeypatch.setattr("sim.system.run", lambda scenario, progress: results)
     assert main(["run", "--preset", "small", "--out", str(tmp_path / "o"), "--no-progress"]) == 0
-    assert {p.name for p in (tmp_path / "o").iterdir()} == OWN_FILES - {"scaling.png"}
+    written = {p.name for p in (tmp_path / "o").iterdir()}
+    assert written == OWN_FILES - {"scaling.png", "blast_radius.png"}
 
 
 def test_a_run_that_scales_also_writes_its_scaling_picture(tmp_path):
@@ -224,7 +225,7 @@ def test_a_run_that_scales_also_writes_its_scaling_picture(tmp_path):
     sc.to_yaml(scenario)
     out = tmp_path / "o"
     assert main(["run", "--scenario", str(scenario), "--out", str(out), "--no-progress"]) == 0
-    assert {p.name for p in out.iterdir()} == OWN_FILES
+    assert {p.name for p in out.iterdir()} == OWN_FILES - {"blast_radius.png"}
     assert main(["run", "--preset", "small", "--out", str(out), "--no-progress"]) == 0
     assert "scaling.png" not in {p.name for p in out.iterdir()}  # not carried as the user's
 

@@ -4,10 +4,12 @@
 [--out DIR] [--seed N] [--no-progress]``. Without arguments it runs the ``default`` preset (the
 handbook-scale bank replaying the live day's busiest hours). It shows a progress bar over
 simulated time on stderr, prints a summary table, and writes into ``DIR`` the frames (Parquet),
-``scenario.yaml``, ``summary.json`` and ``dashboard.png``. Everything is written into a
-temporary sibling folder and renamed at the end, so bad input (exit 2), a failure or an
-interruption leaves the output folder untouched (see ``sim.record.outfolder``); files of yours in an
-earlier results folder are kept. The output folder is checked before the run.
+``scenario.yaml``, ``summary.json`` and ``dashboard.png`` (also ``scaling.png`` when the run
+scales and ``blast_radius.png`` when it has faults and SLOs, see :func:`write_run`).
+Everything is written into a temporary sibling folder and renamed at the end, so bad input
+(exit 2), a failure or an interruption leaves the output folder untouched (see
+``sim.record.outfolder``); files of yours in an earlier results folder are kept. The output
+folder is checked before the run.
 """
 
 from __future__ import annotations
@@ -123,18 +125,26 @@ def write_run(results: Results, out: Path) -> Path:
     """Write frames, scenario, summary and dashboard into ``out`` atomically (temp + rename);
     also ``scaling.png`` (``sim.analysis.dashboard_cluster.plot_scaling``: replicas, each
     autoscaler's metric against its target, the node pools, the lag) when the scenario has an
-    autoscaler, node pools or bursts."""
+    autoscaler, node pools or bursts; and ``blast_radius.png``
+    (``sim.analysis.isolation.plot_blast_radius``: seconds each service's SLO was broken, per
+    fault) when the run had faults and the scenario sets SLOs."""
     from sim.analysis.dashboard import plot_dashboard
     from sim.analysis.dashboard_cluster import plot_scaling
 
     sc = results.scenario
     scaling = bool(sc.cluster.node_pools or sc.workload.bursts or any(
         getattr(sc.deployments, row.deployment).autoscaling is not None for row in SERVICES))
+    blast = bool(len(results.faults)) and any(
+        getattr(sc.slos, name) is not None for name in type(sc.slos).model_fields)
 
     def dashboard(res: Results, folder: Path) -> None:
         plot_dashboard(res, folder / "dashboard.png")
         if scaling:
             plot_scaling(res, folder / "scaling.png")
+        if blast:
+            from sim.analysis.isolation import plot_blast_radius
+
+            plot_blast_radius(res, folder / "blast_radius.png")
 
     return results.save(out, extras=dashboard, field="--out")
 
@@ -187,7 +197,8 @@ def _run(args: argparse.Namespace) -> int:
         v = summary[key]
         text = fmt.format(int(v)) if fmt == "{:d}" else fmt.format(float(v))
         print(f"{key:<{width}}  {text}")
-    pictures = "dashboard.png, scaling.png" if (out / "scaling.png").is_file() else "dashboard.png"
+    pictures = ", ".join(p for p in ("dashboard.png", "scaling.png", "blast_radius.png")
+                         if (out / p).is_file())
     print(f"results written to {out}/ (summary.json, {pictures}, frames, scenario.yaml)")
     sys.stdout.flush()
     return 0

@@ -154,34 +154,8 @@ class Deployment(PodLifecycle):
             self.ready_consumers.add(1)
             pod.procs.append(self.env.process(self._consume(pod, member)))
 
-    def crash(self, index: int, restart_s: float) -> bool:
-        """Crash pod ``index`` now; it restarts after ``restart_s`` + start-up time.
-
-        ``index`` counts the live pods in creation order (pod 0 is the oldest). When an
-        autoscaler has left fewer pods than that, the crash is skipped (a ``pod_crash_skipped``
-        incident says so). Returns whether the pod crashed (False: it was not ready: starting,
-        restarting, or skipped).
-
-        Raises
-        ------
-        IndexError
-            ``index`` is not a pod of this fixed-size deployment (``0 <= index < replicas``;
-            the scenario rejects such a fault at validation).
-        """
-        if not 0 <= index < len(self.pods):
-            if self.spec.autoscaling is not None and index >= 0:
-                self.on_incident("pod_crash_skipped", self.name,
-                                 f"no pod {index}: the autoscaler left {len(self.pods)}")
-                return False
-            raise IndexError(f"{self.name}: no pod {index} (replicas {len(self.pods)})")
-        pod = self.pods[index]
-        if pod.crashed or not pod.ready:
-            return False
-        pod.crashed = True
-        pod.ready = False
-        self.on_incident(
-            "pod_crash", pod.name, f"restart in {restart_s + self.spec.startup_s:.3f} s"
-        )
+    def _crash(self, pod: Pod, restart_s: float) -> None:
+        """Interrupt the crashed pod's consumers (they give back or drop what they hold)."""
         for proc in pod.procs:
             if proc.is_alive:
                 proc.interrupt("crash")
@@ -191,7 +165,6 @@ class Deployment(PodLifecycle):
         pod.members, pod.procs = [], []
         pod.busy_members.clear()
         pod.boot = self.env.process(self._boot(pod, restart_s))
-        return True
 
     def _stop(self, pod: Pod) -> None:
         """Scale-down: idle consumers stop now, busy ones after their batch, and each leaves

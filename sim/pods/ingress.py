@@ -127,35 +127,13 @@ class Ingress(PodLifecycle):
             else:
                 self._ready(server, epoch)
 
-    def crash(self, index: int, restart_s: float) -> bool:
-        """Crash pod ``index`` (live pods in creation order) now; its servers stop, their
-        requests go back to the front of the queue (module docstring), and it restarts after
-        ``restart_s`` + start-up time. Returns whether it crashed (False: not ready, or no such
-        pod of an autoscaled ingestor: a ``pod_crash_skipped`` incident).
-
-        Raises
-        ------
-        IndexError
-            ``index`` is not a pod of this fixed-size ingestor.
-        """
-        if not 0 <= index < len(self.pods):
-            if self.spec.autoscaling is not None and index >= 0:
-                self.on_incident("pod_crash_skipped", self.name,
-                                 f"no pod {index}: the autoscaler left {len(self.pods)}")
-                return False
-            raise IndexError(f"{self.name}: no pod {index} (replicas {len(self.pods)})")
-        pod = self.pods[index]
-        if pod.crashed or not pod.ready:
-            return False
-        pod.crashed, pod.ready = True, False
-        self.on_incident(
-            "pod_crash", pod.name, f"restart in {restart_s + self.spec.startup_s:.3f} s"
-        )
+    def _crash(self, pod: Pod, restart_s: float) -> None:
+        """The crashed pod's servers stop, their requests go back to the front of the queue
+        (module docstring); it restarts after ``restart_s`` + start-up time."""
         self._halt(pod)
         self._start_servers(pod, restart_s)
         while self._idle and self.queue:  # another pod's idle servers take the requests back
             self._next(self._idle.popleft())
-        return True
 
     def _halt(self, pod: Pod) -> None:
         """Stop every server of ``pod`` now: idle ones leave the idle list, busy ones give their

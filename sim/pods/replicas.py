@@ -242,10 +242,41 @@ class PodLifecycle(Replicas, ABC):
             for ev in self._waiters.pop(pod.name, ()):
                 ev.succeed()
 
-    @abstractmethod
     def crash(self, index: int, restart_s: float) -> bool:
-        """Crash pod ``index`` now (restart after ``restart_s`` + start-up); False when it was
-        not ready (nothing happens)."""
+        """Crash pod ``index`` now; it restarts after ``restart_s`` + start-up time.
+
+        ``index`` counts the live pods in creation order (pod 0 is the oldest). When an
+        autoscaler has left fewer pods than that, the crash is skipped (a ``pod_crash_skipped``
+        incident says so). Returns whether the pod crashed (False: it was not ready: starting,
+        restarting, or skipped). What a crash does to the pod's work is the subclass's
+        (:meth:`_crash`).
+
+        Raises
+        ------
+        IndexError
+            ``index`` is not a pod of this fixed-size deployment (``0 <= index < replicas``;
+            the scenario rejects such a fault at validation).
+        """
+        if not 0 <= index < len(self.pods):
+            if self.spec.autoscaling is not None and index >= 0:
+                self.on_incident("pod_crash_skipped", self.name,
+                                 f"no pod {index}: the autoscaler left {len(self.pods)}")
+                return False
+            raise IndexError(f"{self.name}: no pod {index} (replicas {len(self.pods)})")
+        pod = self.pods[index]
+        if pod.crashed or not pod.ready:
+            return False
+        pod.crashed, pod.ready = True, False
+        self.on_incident(
+            "pod_crash", pod.name, f"restart in {restart_s + self.spec.startup_s:.3f} s"
+        )
+        self._crash(pod, restart_s)
+        return True
+
+    @abstractmethod
+    def _crash(self, pod: Pod, restart_s: float) -> None:
+        """``pod`` has just crashed: stop its work; it restarts after ``restart_s`` +
+        start-up."""
 
     @abstractmethod
     def _run(self, pod: Pod) -> None:

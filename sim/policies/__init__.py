@@ -12,8 +12,10 @@
 - ``sim.policies.slo``: the SRE workbook's multiwindow, multi-burn-rate SLO alerts (applied
   to a run's records by ``sim.analysis.isolation``).
 
-SimPy processes only drive them (``sim.pods.autoscaler``, ``sim.pods.cluster``). The breaker,
-retry and bulkhead policies are not yet used by the pipeline (the failures issue wires them).
+SimPy processes only drive them: ``sim.pods.autoscaler`` and ``sim.pods.cluster`` (the
+autoscalers, the scheduler), ``sim.faults.pods`` (CrashLoopBackOff), ``sim.pods.retries``
+(retries of failed processing) and ``sim.services.resilient_call`` (the feature-store call's
+timeout, retries, retry budget, breaker and bulkhead).
 """
 
 from __future__ import annotations

@@ -255,7 +255,7 @@ def assemble(s: System, wall_s: float) -> Results:
     summary = pd.DataFrame([summarise(s, tx, counts, metrics, wall_s)])
     from sim.services.resilient_call import breaker_frame
 
-    return Results(
+    results = Results(
         dead_letters=dead_letters_frame(s),
         scenario=s.scenario,
         transactions=tx,
@@ -267,3 +267,23 @@ def assemble(s: System, wall_s: float) -> Results:
         faults=faults_frame(s.faults),
         breaker=breaker_frame(s.callers),
     )
+    return _with_burn_alerts(results)
+
+
+def _with_burn_alerts(results: Results) -> Results:
+    """``results`` with its SLO burn-rate alerts (``sim.analysis.isolation``) added to the
+    ``incidents`` frame as ``slo_burn_alert`` rows, in time order; unchanged (the same
+    object) when the scenario sets no SLO."""
+    slos = results.scenario.slos
+    if all(getattr(slos, name) is None for name in type(slos).model_fields):
+        return results
+    from dataclasses import replace
+
+    from sim.analysis.isolation import alert_incidents, burn_rate_alerts
+
+    paged = alert_incidents(burn_rate_alerts(results))
+    if paged.empty:
+        return results
+    inc = pd.concat([results.incidents, paged], ignore_index=True)
+    return replace(results, incidents=inc.sort_values("time_s", kind="stable",
+                                                      ignore_index=True))

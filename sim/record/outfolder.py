@@ -54,11 +54,13 @@ OWN_FILES = frozenset(
         "summary.json",
         "dashboard.png",
         "scaling.png",
+        "blast_radius.png",
     }
 )
 """The manifest: names of the files a tinybots results folder holds (``sim.record.results.FRAMES``
-as Parquet, the scenario, the summary, the dashboard, and ``scaling.png`` when the run scales).
-Everything else in a results folder is the user's and is kept."""
+as Parquet, the scenario, the summary, the dashboard, ``scaling.png`` when the run scales,
+``blast_radius.png`` when it has faults and SLOs). Everything else in a results folder is the
+user's and is kept."""
 
 _HELD = (signal.SIGINT, signal.SIGTERM)
 

@@ -23,6 +23,10 @@ Frames (units in column names; times are processing seconds since the start of t
   metric, desired and applied replicas in ``detail``), pod_created / pod_terminating /
   pod_terminated / pod_pending / pod_scheduled, node_added / node_ready / node_removed,
   fault_start / fault_end (the ``faults`` frame's windows), pod_crash_skipped,
+  slo_burn_alert (only when ``scenario.slos`` sets an objective: a multiwindow burn-rate
+  page of a service's SLO, ``sim.analysis.isolation.alert_incidents``: ``target`` the
+  service, the SLI, threshold, windows and peak burn rate in ``detail``, ``duration_s`` how
+  long it fired; added at the end of the run),
   records_lost: a batch
   dropped in an at-most-once crash or by retention; records_shed: rejected by a full topic or
   producer buffer; records_dead_lettered: moved to a dead-letter queue; the count, topic and
