@@ -138,11 +138,14 @@ class DependencySpec(_Frozen):
     """A remote dependency: ``servers`` calls served at once, FIFO; one call of ``n`` records
     costs ``service`` (``fixed_s + per_record_s × n`` × a random factor of mean 1, drawn from
     the run's ``feature_store`` stream; ``sim.services.dependency``) plus ``network_s`` each
-    way."""
+    way. ``cancel_abandoned``: a call whose client timed out stops at once (leaves the queue
+    or frees its server), as a gRPC server honouring the client's cancellation; False (the
+    default): it is served to completion (wasted work, an HTTP/1.1 server)."""
 
     servers: int = Field(8, ge=1, le=10_000)
     service: ServiceTimeSpec = ServiceTimeSpec(fixed_s=0.002, per_record_s=0.0005)
     network_s: float = Field(0.0005, ge=0.0, le=3600.0)
+    cancel_abandoned: bool = False
 
 
 class Dependencies(_Frozen):

@@ -16,7 +16,10 @@ A call whose client gave up (a timeout) is still served to completion: its slot 
 with wasted work, as a real server keeps working on a request whose client has hung up (an
 HTTP/1.1 server or a gRPC server without cancellation propagation). This is what lets a retry
 storm keep the server overloaded after the slowdown that started it ends (metastability:
-Bronson et al., "Metastable Failures in Distributed Systems", HotOS 2021).
+Bronson et al., "Metastable Failures in Distributed Systems", HotOS 2021). With the spec's
+``cancel_abandoned`` the client interrupts the abandoned call instead (:meth:`DependencyServer.
+call` leaves the queue or frees its slot at once and counts it ``cancelled``), as a gRPC server
+that honours the client's cancellation (deadline propagation) stops working on it.
 
 Only the read (the call) is modelled as slow or failing: the enricher's real ``FeatureStore``
 update (its write path) always happens, in ``EnricherHandler.compute``.
@@ -61,6 +64,8 @@ class DependencyServer:
         Calls served, by outcome: ``ok``, ``error``.
     wasted : int
         Calls served to completion after their client had given up (timed out).
+    cancelled : int
+        Abandoned calls stopped before completion (``cancel_abandoned``).
     """
 
     def __init__(
@@ -82,6 +87,7 @@ class DependencyServer:
         self.service = ServiceTime(spec.service, rng)
         self.calls = {"ok": 0, "error": 0}
         self.wasted = 0
+        self.cancelled = 0
 
     def network_s(self) -> float:
         """One-way network time of a call starting now (s)."""
@@ -91,20 +97,29 @@ class DependencyServer:
     def call(self, n: int, abandoned: list[bool] | None = None) -> ProcessGenerator:
         """One call of ``n`` records, a SimPy process body; its value is True on success.
 
-        ``abandoned`` (a one-item list the client sets to ``[True]`` when it gives up) only
-        lets the server count the call as ``wasted``; the call is served either way.
+        ``abandoned`` (a one-item list the client sets to ``[True]`` when it gives up) lets
+        the server count the call as ``wasted``; the call is served either way, unless the
+        client interrupts it (``cancel_abandoned``): then it ends at once, its queued request
+        withdrawn or its slot freed, counted ``cancelled``, and its value is False.
         """
         env, w = self.env, self.windows
-        yield env.timeout(self.network_s())
-        with self.slots.request() as req:
-            yield req
-            now = env.now
-            service_s = self.service.draw(n) * w.slow_factor(self.name, now)
-            rate = w.error_rate(self.name, now)
-            failed = rate > 0.0 and float(self.rng.random()) < rate
-            yield env.timeout(service_s)
+        try:
+            yield env.timeout(self.network_s())
+            with self.slots.request() as req:
+                yield req
+                now = env.now
+                service_s = self.service.draw(n) * w.slow_factor(self.name, now)
+                rate = w.error_rate(self.name, now)
+                failed = rate > 0.0 and float(self.rng.random()) < rate
+                yield env.timeout(service_s)
+        except simpy.Interrupt:
+            self.cancelled += 1
+            return False
         self.calls["error" if failed else "ok"] += 1
         if abandoned is not None and abandoned[0]:
             self.wasted += 1
-        yield env.timeout(self.network_s())
+        try:
+            yield env.timeout(self.network_s())
+        except simpy.Interrupt:
+            pass  # served already: only the response is dropped
         return not failed

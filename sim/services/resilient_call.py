@@ -13,7 +13,8 @@ call (:meth:`ResilientCaller.call`) is a sequence of attempts, nested as resilie
    (``BulkheadFullException``, recorded by the breaker as a failed call of the time waited);
 3. the server's call (``sim.services.dependency``) raced against ``timeout_s``: a timeout is a
    failure and, lasting ``timeout_s``, a slow call when above the breaker's slow threshold;
-   the abandoned call goes on at the server (wasted work);
+   the abandoned call goes on at the server (wasted work), or is interrupted there when the
+   dependency's ``cancel_abandoned`` is set;
 4. ``breaker.on_result(duration, success)``; the bulkhead permit is given back.
 
 A failed attempt (error or timeout) is retried after ``RetryPolicy.delay_s(attempt,
@@ -176,7 +177,9 @@ class ResilientCaller:
         got = yield proc | env.timeout(self.timeout_s)
         if proc in got:
             return "ok" if got[proc] else "error"
-        abandoned[0] = True  # the server finishes it anyway (wasted work)
+        abandoned[0] = True  # the server finishes it anyway (wasted work), unless cancelled
+        if self.server.spec.cancel_abandoned and proc.is_alive:
+            proc.interrupt("cancelled")
         return "timeout"
 
     def _enter(self) -> ProcessGenerator:
