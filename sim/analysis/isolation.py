@@ -109,12 +109,16 @@ def phase_table(results: Results, faults: pd.DataFrame | None = None, *,
         raise InputError(f"recovery_s: must be >= 0 (s), got {recovery_s}")
     specs, events = slo_specs(results), service_events(results)
     windows, end_run = fault_windows(results, faults), horizon_s(results)
+    by_service = {service: events[events["service"] == service].sort_values(
+        "time_s", kind="stable") for service in specs}  # sliced by time below (no rescan)
+    times = {service: ev["time_s"].to_numpy(float) for service, ev in by_service.items()}
     rows = []
     for f in windows.itertuples():
         for phase, (a, b) in _phases(f.start_s, f.end_s, recovery_s, end_run).items():
             for service, spec in specs.items():
-                ev = events[(events["service"] == service) & (events["time_s"] >= a)
-                            & (events["time_s"] < b)]
+                t = times[service]
+                lo, hi = np.searchsorted(t, a, "left"), np.searchsorted(t, b, "left")
+                ev = by_service[service].iloc[lo:max(lo, hi)]
                 rows.append({"occurrence": f.occurrence, "fault": f.fault, "kind": f.kind,
                              "target": f.target, "service": service, "phase": phase,
                              "start_s": a, "end_s": b,
