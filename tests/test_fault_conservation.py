@@ -53,7 +53,8 @@ def _fault(draw: st.DrawFn, base: dict, horizon_s: float) -> dict:
         f["deployment"] = dep
         if kind == "pod_crash":
             f["pod"] = draw(st.integers(0, base["deployments"][dep]["replicas"] - 1))
-            f["restart_s"] = draw(st.floats(0.0, 10.0))
+            loop = f.get("duration_s", 0.0) > 0  # a crash loop needs a back-off > 0
+            f["restart_s"] = draw(st.floats(0.01 if loop else 0.0, 10.0))
             f["uptime_s"] = draw(st.floats(1.0, 10.0))
     elif kind == "broker_outage":
         f["topics"] = draw(st.lists(st.sampled_from(list(TOPICS)), max_size=2, unique=True))

@@ -59,6 +59,27 @@ CASES = {
         _with(faults=[{"kind": "network_delay", "source": "alert_service",
                        "target": "feature_enricher", "at_s": 1.0}]),
         "faults[0].target", "does not call"),
+    # found by the adversarial pass: accepted, then a hang, a run-time error or no effect
+    "a crash loop without back-off": (
+        _with(faults=[{"kind": "pod_crash", "deployment": "feature_enricher", "at_s": 1.0,
+                       "duration_s": 10.0, "restart_s": 0.0}]),
+        "restart_s", "must be > 0 s"),
+    "a burn-rate short window longer than its long one": (
+        _with(slos={"fraud_detector": {"alerts": [{"long_s": 5.0, "short_s": 60.0,
+                                                    "burn_rate": 2.0}]}}),
+        "slos.fraud_detector.alerts.0", "short_s: must be in (0, long_s = 5]"),
+    "poison at a stage that does not run": (
+        _with(last_stage="feature_enricher",
+              faults=[{"kind": "poison", "deployment": "alert_service"}]),
+        "faults[0].deployment", "does not run with last_stage"),
+    "a delay from a stage that does not run": (
+        _with(last_stage="feature_enricher",
+              faults=[{"kind": "network_delay", "source": "fraud_detector",
+                       "target": "alert_service", "at_s": 1.0}]),
+        "faults[0].source", "does not run with last_stage"),
+    "resilience where processing never fails": (
+        _with(deployments__label_feed__resilience={"retry": {}}),
+        "deployments.label_feed.resilience", "has no effect"),
 }
 
 
@@ -73,7 +94,8 @@ def test_bad_fault_input_is_one_line_naming_the_field(case: str) -> None:
 
 
 @pytest.mark.parametrize("case", ["unknown service", "after the horizon", "negative duration",
-                                  "breaker threshold 0"])
+                                  "breaker threshold 0",
+                                  "a burn-rate short window longer than its long one"])
 def test_the_cli_says_the_same_in_one_line(case: str, tmp_path: Path, capsys: Any,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     data, field, hint = CASES[case]

@@ -171,3 +171,21 @@ def test_the_heat_map_has_a_cell_per_service_and_fault(crashed):
 def test_a_bad_recovery_allowance_is_one_line(crashed):
     with pytest.raises(InputError, match=r"^recovery_s: must be >= 0"):
         iso.phase_table(crashed, recovery_s=-1.0)
+
+
+def test_a_frequent_random_fault_gets_one_summed_column_not_one_per_occurrence():
+    """A fault of rate_per_h 3600 occurs hundreds of times: the heat map draws a column per
+    fault (its broken seconds summed), not a figure thousands of pixels wide."""
+    n = iso.MAX_COLUMNS + 6
+    rows = [{"occurrence": k, "fault": k % 2, "kind": "broker_outage", "target": "*",
+             "start_s": float(k), "end_s": k + 0.5, "service": s, "slo_broken": s == "a",
+             "broken_s": 1.0 if s == "a" else 0.0, "broken_before_s": 0.0,
+             "alerts": 0, "worst_p99_s": 1.0, "slo_p99_s": 2.0}
+            for k in range(n) for s in ("a", "b")]
+    fig = iso.plot_blast_radius(pd.DataFrame(rows))
+    (img,) = fig.axes[0].get_images()
+    assert img.get_array().shape == (2, 2)
+    assert img.get_array()[0, 0] == pytest.approx(n / 2)  # fault 0: every other occurrence
+    assert fig.get_size_inches()[0] < 10
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[0].startswith(f"#0 broker_outage ×{n // 2} from 0 s")

@@ -109,12 +109,16 @@ def phase_table(results: Results, faults: pd.DataFrame | None = None, *,
         raise InputError(f"recovery_s: must be >= 0 (s), got {recovery_s}")
     specs, events = slo_specs(results), service_events(results)
     windows, end_run = fault_windows(results, faults), horizon_s(results)
+    by_service = {service: events[events["service"] == service].sort_values(
+        "time_s", kind="stable") for service in specs}  # sliced by time below (no rescan)
+    times = {service: ev["time_s"].to_numpy(float) for service, ev in by_service.items()}
     rows = []
     for f in windows.itertuples():
         for phase, (a, b) in _phases(f.start_s, f.end_s, recovery_s, end_run).items():
             for service, spec in specs.items():
-                ev = events[(events["service"] == service) & (events["time_s"] >= a)
-                            & (events["time_s"] < b)]
+                t = times[service]
+                lo, hi = np.searchsorted(t, a, "left"), np.searchsorted(t, b, "left")
+                ev = by_service[service].iloc[lo:max(lo, hi)]
                 rows.append({"occurrence": f.occurrence, "fault": f.fault, "kind": f.kind,
                              "target": f.target, "service": service, "phase": phase,
                              "start_s": a, "end_s": b,
@@ -257,10 +261,14 @@ def plot_blast_radius(results_or_table: Results | pd.DataFrame,
     """The blast radius as a heat map: a row per service, a column per fault, colour = the
     seconds its SLO was broken (:func:`blast_radius`), each cell annotated (``ok`` when not
     broken, else the seconds and the alerts paged; the seconds already broken in the
-    ``before`` phase in brackets, when any: overlapping faults share the damage). Saved as
-    PNG at ``path`` when given (then closed)."""
+    ``before`` phase in brackets, when any: overlapping faults share the damage). Above
+    :data:`MAX_COLUMNS` occurrences (a random fault of a high ``rate_per_h``) a column per
+    fault, its occurrences summed, so that the figure stays readable. Saved as PNG at
+    ``path`` when given (then closed)."""
     table = (blast_radius(results_or_table) if isinstance(results_or_table, Results)
              else results_or_table)
+    if table["occurrence"].nunique() > MAX_COLUMNS:
+        table = _per_fault(table)
     services = list(dict.fromkeys(table["service"]))
     faults = list(dict.fromkeys(table["occurrence"]))
     fig, ax = plt.subplots(figsize=(max(6.0, 3.0 + 1.6 * len(faults)),
@@ -293,10 +301,31 @@ def plot_blast_radius(results_or_table: Results | pd.DataFrame,
     return _finish(fig, path)
 
 
+MAX_COLUMNS = 24
+"""Above this many occurrences, :func:`plot_blast_radius` draws a column per fault of
+``scenario.faults`` (its occurrences summed), not one per occurrence."""
+
+
+def _per_fault(table: pd.DataFrame) -> pd.DataFrame:
+    """The blast-radius table with the occurrences of each fault summed (``broken_s``,
+    ``broken_before_s``, ``alerts``; ``start_s`` the first; ``occurrences`` their count), one
+    row per fault × service, ``occurrence`` set to the fault's index."""
+    g = table.groupby(["fault", "service"], sort=False)
+    out = g.agg(kind=("kind", "first"), target=("target", "first"),
+                start_s=("start_s", "min"), broken_s=("broken_s", "sum"),
+                broken_before_s=("broken_before_s", "sum"), alerts=("alerts", "sum"),
+                occurrences=("occurrence", "nunique")).reset_index()
+    out["occurrence"] = out["fault"]
+    out["slo_broken"] = out["broken_s"] > 0
+    return out
+
+
 def _fault_label(row: pd.Series) -> str:
-    """``"#0 pod_crash @20 s\\nfeature-enricher"`` (its index in ``scenario.faults``)."""
-    return (f"#{row['fault']} {row['kind']} @{row['start_s']:.0f} s\n"
-            f"{str(row['target']).replace('_', '-')}")
+    """``"#0 pod_crash @20 s\\nfeature-enricher"`` (its index in ``scenario.faults``;
+    ``"×12 from 20 s"`` for a fault whose occurrences are summed)."""
+    n = int(row.get("occurrences", 1))
+    when = f"@{row['start_s']:.0f} s" if n == 1 else f"×{n} from {row['start_s']:.0f} s"
+    return f"#{row['fault']} {row['kind']} {when}\n{str(row['target']).replace('_', '-')}"
 
 
 def _finish(fig: Figure, path: str | Path | None) -> Figure:

@@ -96,6 +96,16 @@ class PodCrash(_Window):
     duration_s: float = Field(0.0, ge=0.0, le=30 * _DAY_S)
     uptime_s: float = Field(5.0, gt=0.0, le=86400.0)
 
+    @model_validator(mode="after")
+    def _loop_backs_off(self) -> PodCrash:
+        if self.duration_s > 0 and self.restart_s == 0:
+            raise ValueError(
+                "restart_s: must be > 0 s (up to 86400) for a crash loop (duration_s > 0): "
+                "the kubelet's CrashLoopBackOff doubles it, and from 0 the pod would restart "
+                "and crash without end"
+            )
+        return self
+
 
 class DeploymentOutage(_Window):
     """Every pod of ``deployment`` down for ``duration_s``."""
@@ -219,7 +229,7 @@ def fault_errors(scenario: Any) -> str | None:
         if f.at_s is not None and f.at_s >= scenario.max_duration_s:
             return (f"{where}.at_s: must be < max_duration_s ({scenario.max_duration_s:g}), "
                     f"got {f.at_s:g}: the fault would start after the run's horizon")
-        if isinstance(f, PodCrash | DeploymentOutage) and f.deployment not in running:
+        if isinstance(f, PodCrash | DeploymentOutage | Poison) and f.deployment not in running:
             return (f"{where}.deployment: {f.deployment} does not run with last_stage "
                     f"{scenario.last_stage}; one of {', '.join(running)}")
         if isinstance(f, PodCrash):
@@ -242,4 +252,10 @@ def fault_errors(scenario: Any) -> str | None:
             pairs = ", ".join(f"{a}->{b}" for a, b in sorted(edges))
             return (f"{where}.target: {f.source} does not call {f.target}; network delays act "
                     f"between services that talk: {pairs}")
+        if isinstance(f, NetworkDelay):
+            for field in ("source", "target"):
+                name = getattr(f, field)
+                if name != "feature_store" and name not in running:
+                    return (f"{where}.{field}: {name} does not run with last_stage "
+                            f"{scenario.last_stage}; one of {', '.join(running)}")
     return None

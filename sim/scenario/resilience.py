@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sim.scenario.base import Frozen as _Frozen
 
@@ -111,6 +111,13 @@ class BurnRateWindow(_Frozen):
     short_s: float = Field(gt=0.0, le=86400.0 * 30)
     burn_rate: float = Field(gt=0.0, le=10_000.0)
 
+    @model_validator(mode="after")
+    def _short_within_long(self) -> BurnRateWindow:
+        if self.short_s > self.long_s:
+            raise ValueError(f"short_s: must be in (0, long_s = {self.long_s:g}], "
+                             f"got {self.short_s:g}")
+        return self
+
 
 SRE_WINDOWS: tuple[BurnRateWindow, ...] = (
     BurnRateWindow(long_s=60.0, short_s=5.0, burn_rate=14.4),
@@ -145,9 +152,15 @@ _CALL_ONLY = ("timeout_s", "breaker", "bulkhead", "fallback")
 
 def resilience_errors(scenario: Any) -> str | None:
     """The first resilience setting that could not act, as one line naming the field."""
+    from sim.scenario.faults import ConsumerName
+
+    failing = ConsumerName.__args__  # where processing can fail (a poison record)
     for name in type(scenario.deployments).model_fields:
         spec = getattr(scenario.deployments, name)
         res = getattr(spec, "resilience", None)
+        if res is not None and name not in failing and res != ResilienceSpec():
+            return (f"deployments.{name}.resilience: has no effect on {name} (its processing "
+                    f"never fails); resilience acts on {', '.join(failing)}; remove it")
         if res is None or name == "feature_enricher":
             continue
         for field in _CALL_ONLY:
