@@ -108,3 +108,15 @@ def test_a_scenario_written_before_the_union_still_loads() -> None:
     sc = Scenario.model_validate(_with(faults=[{"deployment": "feature_enricher",
                                                  "at_s": 3.0, "restart_s": 1.0}]))
     assert sc.faults[0].kind == "pod_crash" and sc.faults[0].restart_s == 1.0
+
+
+def test_with_changes_into_an_unset_block_says_to_set_the_block() -> None:
+    """``resilience.retry`` is None until set: a dotted change below it names the block."""
+    from sim import with_changes
+    from tinybots.errors import InputError
+
+    with pytest.raises(InputError) as bad:
+        with_changes(load_preset("small"),
+                     "deployments.feature_enricher.resilience.retry.max_attempts", 3)
+    line = str(bad.value)
+    assert "\n" not in line and "resilience.retry is not set" in line, line

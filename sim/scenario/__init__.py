@@ -320,13 +320,19 @@ def with_changes(scenario: Scenario, path: str, value: Any) -> Scenario:
     data = scenario.model_dump()
     node: Any = data
     keys = path.split(".")
-    for key in keys[:-1]:
+    for i, key in enumerate(keys[:-1]):
         if not isinstance(node, dict) or key not in node:
             raise InputError(f"{path}: no such scenario field ({key!r})")
         if node[key] is None and key in ("kafka", "sqs", "rabbitmq"):
             raise InputError(
                 f"{path}: bus.{key} is not set (bus.kind is {scenario.bus.kind!r}); "
                 f"sim.scenario.on_bus(scenario, {key!r}) moves the scenario to that bus"
+            )
+        if node[key] is None:
+            head = ".".join(keys[: i + 1])
+            raise InputError(
+                f"{path}: {head} is not set (None); set the whole block first, e.g. "
+                f"with_changes(scenario, {head!r}, {{{keys[i + 1]!r}: ...}})"
             )
         node = node[key]
     if not isinstance(node, dict) or keys[-1] not in node:
