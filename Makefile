@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
 
 lint: $(STAMP)
-	$(BIN)/ruff check tinybots sim tests benchmarks
+	$(BIN)/ruff check tinybots sim tests benchmarks notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_tinybots.py
