@@ -48,7 +48,7 @@ CASES = {
         "less than or equal to 100"),
     "unknown kind": (
         _with(faults=[{"kind": "meteor", "at_s": 1.0}]),
-        "faults.0", "meteor"),
+        "faults[0].kind", "got 'meteor'"),
     "both timings": (
         _with(faults=[{"kind": "broker_outage", "at_s": 1.0, "rate_per_h": 2.0}]),
         "at_s", "exactly one of at_s"),

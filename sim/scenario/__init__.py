@@ -223,6 +223,21 @@ class Scenario(_Frozen):
                 topics[key] = {**spec, "partitions": 1}
         return {**data, "topics": topics}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fault_kinds(cls, data: Any) -> Any:
+        """An unknown fault ``kind`` is one line listing the kinds (not the union's tag)."""
+        faults = data.get("faults") if isinstance(data, dict) else None
+        if isinstance(faults, (list, tuple)):
+            for i, f in enumerate(faults):
+                kind = f.get("kind", "pod_crash") if isinstance(f, dict) else None
+                if kind is not None and kind not in FAULT_KINDS:
+                    raise ValueError(
+                        f"faults[{i}].kind: must be one of {', '.join(FAULT_KINDS)}, "
+                        f"got {kind!r}"
+                    )
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         w = self.workload
@@ -245,6 +260,11 @@ class Scenario(_Frozen):
         problem = fault_errors(self) or resilience_errors(self)
         if problem is not None:
             raise ValueError(problem)
+        store = feature_store_spec(self)
+        if store is not None and self.dependencies.feature_store is None:
+            # the run models the feature-store call (a fault or a resilience setting needs
+            # it): the scenario says so, with the defaults, so that its YAML shows them
+            object.__setattr__(self, "dependencies", Dependencies(feature_store=store))
         return self
 
     @classmethod

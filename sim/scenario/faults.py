@@ -18,7 +18,10 @@ one of ``at_s`` and ``rate_per_h`` is given. Kinds (``kind``, the tag of the uni
   shed by its ``overflow``.
 - ``partition_unavailable``: partition ``partition`` of ``topic`` has no leader for
   ``duration_s`` (Kafka's ``LEADER_NOT_AVAILABLE``): no produce to it and no fetch from it.
-- ``slow_dependency``: the feature store's call latency × ``factor`` for ``duration_s``.
+- ``slow_dependency``: the feature store's call latency × ``factor`` for ``duration_s``. The
+  default store (``sim.scenario.deployments.DependencySpec``) answers a call of n records in
+  about 2 ms + 0.5 ms × n plus its network time, so a factor trips a timeout of ``timeout_s``
+  only when it is large (or the store's ``service`` is slower).
 - ``failing_dependency``: the feature store fails each call with probability ``error_rate``
   for ``duration_s``.
 - ``poison``: a fraction ``rate`` of the transactions arriving in the window (``duration_s``
