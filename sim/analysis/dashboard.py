@@ -159,14 +159,18 @@ def _pods_panel(ax: Axes, results: Results) -> None:
 
 
 def _drops_text(transactions: pd.DataFrame) -> str:
-    """``"27 shed, 3 lost"`` from the transactions' outcomes, or ``"nothing shed or lost"``.
+    """``"27 shed, 3 lost"`` from the transactions' outcomes, or ``"nothing shed or lost"``,
+    followed by ``"; N still in flight"`` when the run ended with records in the pipeline.
 
     >>> _drops_text(pd.DataFrame({"outcome": ["completed", "shed", "lost", "shed"]}))
     '2 shed, 1 lost'
     """
     counts = transactions["outcome"].astype(str).value_counts()
     parts = [f"{counts[o]} {o.replace('_', '-')}" for o in DROP_COLOURS if counts.get(o, 0)]
-    return ", ".join(parts) or "nothing shed or lost"
+    text = ", ".join(parts) or "nothing shed or lost"
+    if counts.get("in_flight", 0):  # a run cut short: say what is still in the pipeline
+        text += f"; {counts['in_flight']} still in flight"
+    return text
 
 
 def _title(results: Results) -> str:

@@ -50,6 +50,11 @@ _SHOWN = (
     ("pod_seconds", "{:.0f}"),
     ("max_pods_pending", "{:d}"),
     ("nodes_added", "{:d}"),
+    ("faults", "{:d}"),
+    ("retries", "{:d}"),
+    ("dependency_retries", "{:d}"),
+    ("degraded", "{:d}"),
+    ("breaker_opens", "{:d}"),
     ("average_precision", "{:.3f}"),
     ("card_precision_at_100", "{:.3f}"),
     ("alerts", "{:d}"),
@@ -66,7 +71,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
         help="simulate the fraud pipeline and write a results folder",
         description=(
             "Simulate the fraud pipeline on a scenario and write a results folder: the frames "
-            "(Parquet), scenario.yaml, summary.json and dashboard.png. Without arguments it runs "
+            "(Parquet), scenario.yaml, summary.json and dashboard.png (and scaling.png when an "
+            "autoscaler acts, blast_radius.png when the scenario has faults and slos). "
+            "Without arguments it runs "
             "the 'default' preset (a handbook-scale bank replaying the live day's busy hours). "
             "Bad input exits with code 2 and writes nothing."
         ),
