@@ -70,8 +70,8 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
 - ``redelivered``: records the bus delivered again after a rewind (a crash, a pod killed or
   evicted, a visibility timeout, a requeue, or a consumer seeking back to a batch whose
   processing failed without a dead-letter topic: every record of it counts again), summed
-  over the transaction pipeline's groups; a scale-down's uncommitted work is counted here (a stage that had not served it yet serves it
-  once, so ``duplicates`` need not grow);
+  over the transaction pipeline's groups; a scale-down's uncommitted work is counted here (a
+  stage that had not served it yet serves it once, so ``duplicates`` need not grow);
 - ``retries``: processing retries the consumers made of records whose processing failed
   (one per record and retry; ``deployments.*.resilience.retry``);
 - ``labels_lost``: labels of the label feed lost in at-most-once crashes or dropped by the bus
