@@ -44,12 +44,13 @@ class Occurrence:
 
 def target_of(fault: Any) -> str:
     """What a fault acts on, as one string: a deployment key, ``topic[:partition]`` (topics
-    joined by ``,``; ``*`` for every topic), ``feature_store``, or ``source->target``."""
+    joined by ``,``; ``all topics`` for every topic), ``feature_store``, or
+    ``source->target``."""
     kind = fault.kind
     if kind in ("pod_crash", "deployment_outage", "poison"):
         return str(fault.deployment)
     if kind == "broker_outage":
-        return ",".join(fault.topics) or "*"
+        return ",".join(fault.topics) or "all topics"
     if kind == "partition_unavailable":
         return f"{fault.topic}:{fault.partition}"
     if kind in ("slow_dependency", "failing_dependency"):
