@@ -361,9 +361,13 @@ def test_signal_while_the_results_are_written(results, tmp_path, cache, sig, cod
         time.sleep(0.002)
     _send(proc, sig)
     returncode, err = _finish(proc)
-    assert returncode == code and "Traceback" not in err
-    assert err.strip().splitlines()[-1] == f"tinybots run: {word}"
+    assert "Traceback" not in err
     assert _hidden(tmp_path) == []
+    if returncode == 0:  # a loaded machine: the run had finished before the signal came
+        assert _generated(out) == results.summary_dict()["generated"]
+        return
+    assert returncode == code
+    assert err.strip().splitlines()[-1] == f"tinybots run: {word}"
     # the old results, or (if the signal came after the rename) the complete new ones
     assert _snapshot(out) == before or _generated(out) == results.summary_dict()["generated"]
 
