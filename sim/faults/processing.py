@@ -51,6 +51,7 @@ def wire_processing_faults(
         if not isinstance(handler, ConsumerStage):
             continue
         handler.on_incident = on_incident
+        handler.dead_letter_enabled = getattr(scenario.deployments, name).resilience.dead_letter
         handler.delay_s = _delay_fn(windows, name)
         rows = poison.get(name)
         if rows:

@@ -40,12 +40,12 @@ class ProcessingRetries:
     ----------
     env : simpy.Environment
     handler : sim.services.stage.ConsumerStage
-        Gives the failures (``failures``, ``retry``) and takes the dead letters
-        (``dead_letter``).
+        Gives the failures (``failures``, ``retry``) and takes the records that failed their
+        last attempt (``give_up``: a dead letter or a seek-back).
     service : ServiceTime
         The deployment's service time (each retry costs ``service.draw(n_failed)``).
     spec : sim.scenario.resilience.ResilienceSpec
-        ``retry`` (None: one attempt) and ``dead_letter``.
+        ``retry`` (None: one attempt).
     rng : numpy.random.Generator
         The run's ``retries`` stream (the back-off's jitter).
 
@@ -65,7 +65,6 @@ class ProcessingRetries:
             r.max_attempts, r.base_wait_s, r.multiplier, r.max_wait_s, r.jitter)
         self._budget = None if r is None else r.budget
         self.budgets: dict[str, RetryBudget] = {}  # per pod (gRPC throttles per client)
-        self.dead_letter = spec.dead_letter
         self.retries = 0
         self._tried: dict[int, int] = {}  # row -> processing attempts so far (all deliveries)
 
@@ -114,24 +113,10 @@ class ProcessingRetries:
             failing, k = still, k + 1
             if not failing:
                 break
-        if failing:
-            self._exhausted(failing, k, first_s, fetched)
+        if failing:  # the last attempt failed: dead-lettered, or the batch polled again
+            handler.give_up(failing, k, fetched, first_s)
         ok.sort()
         return ok
-
-    def _exhausted(
-        self, failing: dict[int, str], attempts: int, first_s: float, fetched: Fetched
-    ) -> None:
-        """The last attempt failed: dead-letter the rows, or seek back to them."""
-        if self.dead_letter:
-            by_reason: dict[str, list[int]] = {}
-            for r, why in failing.items():
-                by_reason.setdefault(why, []).append(r)
-            for why, rows in by_reason.items():
-                self.handler.dead_letter(rows, why, attempts, first_s)
-            return
-        self.handler.failed_reason.update(failing)
-        fetched.seek_back = True
 
 
 def _succeeded(budget: RetryBudget, n: int) -> None:

@@ -11,10 +11,10 @@ the rows go on as without the call. On failure:
 - with ``fallback: cached_features`` the rows get their card's last features read before
   (a per-card cache of the last row whose call succeeded; zeros when the card has none, and
   NaN read as 0), are flagged :attr:`EnricherHandler.degraded` and go on (they are scored);
-- else, with ``resilience.dead_letter``, they are dead-lettered with the call's reason and
-  attempts (:meth:`ConsumerStage.dead_letter`);
-- else the batch is not committed: the consumer seeks back to it (``Fetched.seek_back``) and
-  polls it again (at-least-once; the partition waits for the feature store).
+- else their processing failed (:meth:`ConsumerStage.give_up`, as for a poison record): with
+  ``resilience.dead_letter`` they are dead-lettered with the call's reason and attempts, else
+  the batch is not committed: the consumer seeks back to it (``Fetched.seek_back``) and polls
+  it again (at-least-once; the partition waits for the feature store).
 
 Only the read is modelled as failing: the store's write path (the real ``FeatureStore``
 update in :meth:`EnricherHandler.compute`) always happens, once per transaction.
@@ -82,15 +82,13 @@ class EnricherHandler(ConsumerStage):
         self.degraded = np.zeros(len(table), dtype=bool)
         self.caller: ResilientCaller | None = None
         self.fallback = False
-        self.dead_letters = False
         self._last_read: dict[int, int] = {}  # card -> last row whose features were read
 
     def use_call(self, caller: ResilientCaller, resilience: Any) -> None:
         """Model the feature-store read as ``caller``'s call, with ``resilience``'s
-        ``fallback`` and ``dead_letter`` (a ``sim.scenario.resilience.ResilienceSpec``)."""
+        ``fallback`` (a ``sim.scenario.resilience.ResilienceSpec``)."""
         self.caller = caller
         self.fallback = resilience.fallback == "cached_features"
-        self.dead_letters = bool(resilience.dead_letter)
 
     def finish(
         self, rows: list[int], start_s: float, pod: str, fetched: Fetched
@@ -113,12 +111,8 @@ class EnricherHandler(ConsumerStage):
                 last[card[r]] = r
         elif self.fallback:
             self._use_cached(rows, card)
-        elif self.dead_letters:
-            self.dead_letter(rows, result.reason or "", result.attempts)
-            return
-        else:
-            self.ledger.release(self.stage, rows)  # taken again when polled again
-            fetched.seek_back = True
+        else:  # failed processing: dead-lettered, or the batch polled again
+            self.give_up(dict.fromkeys(rows, result.reason or ""), result.attempts, fetched)
             return
         blocking = super().finish(rows, start_s, pod, fetched)
         if blocking is not None:

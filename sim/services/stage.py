@@ -85,6 +85,7 @@ class ConsumerStage:
         self.delay_s: Callable[[float], float] | None = None
         self.on_incident: Callable[[str, str, str], None] = lambda kind, target, detail: None
         self.failed_reason: dict[int, str] = {}  # last failure of rows awaiting a seek-back
+        self.dead_letter_enabled = False  # deployments.*.resilience.dead_letter (sim.system)
 
     def compute(self, rows: np.ndarray, row_list: list[int]) -> None:
         """The stage's real work on fresh rows (the same rows as an array and as a list)."""
@@ -133,6 +134,25 @@ class ConsumerStage:
                               for r in arr.tolist()]
         self.on_incident("records_dead_lettered", service,
                          drop_detail(len(arr), "records", self.dlq_topic, reason))
+
+    def give_up(
+        self, failing: dict[int, str], attempts: int, fetched: Fetched,
+        first_attempt_s: float | None = None,
+    ) -> None:
+        """The last of ``attempts`` processing attempts of ``failing`` (row -> reason) failed
+        (a poison record, a failed feature-store call): dead-letter them, by reason
+        (:meth:`dead_letter`), when the consumer has a dead-letter topic
+        (:attr:`dead_letter_enabled`); else keep their reasons and set ``fetched.seek_back``
+        (the batch is not committed but polled again: :meth:`rewound`)."""
+        if self.dead_letter_enabled:
+            by_reason: dict[str, list[int]] = {}
+            for r, why in failing.items():
+                by_reason.setdefault(why, []).append(r)
+            for why, rows in by_reason.items():
+                self.dead_letter(rows, why, attempts, first_attempt_s)
+            return
+        self.failed_reason.update(failing)
+        fetched.seek_back = True
 
     def rewound(self, records: list[int], redelivered: bool) -> None:
         """The batch ``records`` was not committed (``Fetched.seek_back``): the rows this stage
