@@ -27,12 +27,10 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import simpy
 
 from sim.budget import check_fits
@@ -46,27 +44,17 @@ from sim.faults.schedule import FaultWindows, Occurrence, occurrences, poison_ro
 from sim.pods import Deployment, Handler, Ingress, ScheduledIngress, feed_arrivals
 from sim.pods.autoscaler import start_autoscalers
 from sim.pods.cluster import Cluster
-from sim.policies.alert import AlertPolicy
 from sim.record.drops import wire_drops
 from sim.record.incidents import IncidentLog
 from sim.record.ledger import Ledger
 from sim.record.monitor import Monitor
 from sim.record.results import Results
 from sim.scenario import Scenario
-from sim.services import (
-    AlertHandler,
-    DetectorHandler,
-    EnricherHandler,
-    IngestorService,
-    LabelHandler,
-    LabelTable,
-    label_publisher,
-)
-from sim.services.monitoring import MonitoringHandler
-from sim.services.resilient_call import ResilientCaller, feature_store_caller
-from sim.services.warmup import TrainedModel
-from sim.topology import LABEL_FEED, MONITORING, PIPELINE, STAGES, STREAMS, Stage, row_of
-from sim.workload import SECONDS_PER_DAY, TxTable, build_workload
+from sim.services import IngestorService, LabelTable, label_publisher
+from sim.services.resilient_call import ResilientCaller
+from sim.services.wiring import consumer_handlers, feature_store_call
+from sim.topology import LABEL_FEED, PIPELINE, STAGES, STREAMS, Stage, row_of
+from sim.workload import TxTable, build_workload
 from tinybots.errors import InputError
 
 __all__ = ["System", "build", "run", "start", "streams", "validated"]
@@ -195,13 +183,13 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     models: list[dict[str, Any]] = []
     labels = None
     if last > Stage.INGESTOR:
-        handlers, labels, trained = _consumer_handlers(
+        handlers, labels, trained = consumer_handlers(
             scenario, table, ledger, topics, last, ing.errors, say
         )
         if trained is not None:
             models.append(trained.info)
     windows = FaultWindows(occ)
-    callers = _feature_store_call(env, scenario, rngs, windows, handlers)
+    callers = feature_store_call(env, scenario, rngs, windows, handlers)
     groups, deployments = {}, {}
     for name, handler in handlers.items():
         row = row_of(name)
@@ -226,20 +214,6 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
         rngs, incidents, cluster, labels, models, occ, windows, callers,
         build_wall_s=time.perf_counter() - t0, broker=broker,
     )
-
-
-def _feature_store_call(
-    env: simpy.Environment, sc: Scenario, rngs: dict[str, np.random.Generator],
-    windows: FaultWindows, handlers: dict[str, Handler],
-) -> list[ResilientCaller]:
-    """The enricher's feature-store call when the run models it (else none: no call)."""
-    enricher = handlers.get(PIPELINE[Stage.ENRICHER].deployment)
-    caller = feature_store_caller(env, sc, rngs, windows) if enricher is not None else None
-    if caller is None:
-        return []
-    assert isinstance(enricher, EnricherHandler)
-    enricher.use_call(caller, sc.deployments.feature_enricher.resilience)
-    return [caller]
 
 
 def _status(line: str) -> None:
@@ -283,73 +257,6 @@ def _check_first_arrival(sc: Scenario, table: TxTable, *, strict: bool = False) 
             f"the first arrival is at {first:.6g} s of processing time; raise "
             f"max_duration_s or workload.speedup (now {sc.workload.speedup:g})"
         )
-
-
-def _consumer_handlers(
-    sc: Scenario, table: TxTable, ledger: Ledger, topics: dict[str, Topic], last: Stage,
-    errors: np.ndarray, say: Callable[[str], None],
-) -> tuple[dict[str, Handler], LabelTable, TrainedModel | None]:
-    """The consumer services' handlers up to ``last``, the labels to publish and the model.
-    ``errors``: the ingestor's schema message per row (rows it dead-letters publish no label)."""
-    from sim.services.warmup import history_days, train_model, warm_store
-
-    delay_days = sc.labels.delay_days
-    delay_s = delay_days * SECONDS_PER_DAY
-    history = table.history if table.history is not None else _empty_history()
-    ht = _history_seconds(history)
-    held = min(history_days(delay_days), (table.live_start_s - ht.min()) / SECONDS_PER_DAY
-               if len(ht) else 0.0)
-    say(f"warming the feature store ({held:.0f} days of history, label delay {delay_days} days)...")
-    store = warm_store(history, table.live_start_s, delay_days)
-
-    def io(stage: Stage) -> tuple[Topic, Topic]:
-        row = PIPELINE[stage]
-        return topics[row.topic_in or ""], topics[row.topic_out or ""]
-
-    enricher = EnricherHandler(table, ledger, *io(Stage.ENRICHER), store)
-    handlers: dict[str, Handler] = {PIPELINE[Stage.ENRICHER].deployment: enricher}
-    trained = None
-    if last >= Stage.DETECTOR:
-        live_day = table.live_start_s - sc.workload.live_start_hour * 3600.0
-        say(
-            f"training {sc.model.kind} on {sc.model.train_days} days "
-            f"(ending {sc.model.gap_days} days before the live day)..."
-        )
-        trained = train_model(history, sc.model, live_day, delay_days)
-        handlers[PIPELINE[Stage.DETECTOR].deployment] = DetectorHandler(
-            table, ledger, *io(Stage.DETECTOR), enricher.features, trained.model, trained.version
-        )
-    if last >= Stage.ALERT:
-        policy = AlertPolicy(sc.alerts.threshold, sc.alerts.cards_per_day)
-        row = PIPELINE[Stage.ALERT]
-        handlers[row.deployment] = AlertHandler(table, ledger, topics[row.topic_in or ""], policy)
-        handlers[MONITORING.deployment] = MonitoringHandler(ledger)
-    pending = ht > int(table.live_start_s - delay_s)
-    valid = np.array([e is None for e in errors], dtype=bool)
-    labels = LabelTable(
-        np.concatenate([history["TERMINAL_ID"].to_numpy(np.int64)[pending],
-                        table.terminal_id[valid]]),
-        np.concatenate([ht[pending], table.event_time_s[valid]]),
-        np.concatenate([history["TX_FRAUD"].to_numpy(np.int64)[pending], table.fraud[valid]]),
-        delay_s,
-    )
-    handlers[LABEL_FEED.deployment] = LabelHandler(labels, store, ledger)
-    return handlers, labels, trained
-
-
-def _history_seconds(history: pd.DataFrame) -> np.ndarray:
-    from sim.workload import event_seconds
-
-    return event_seconds(history["TX_DATETIME"]) if len(history) else np.empty(0)
-
-
-def _empty_history() -> pd.DataFrame:
-    from tinybots.schema import RAW_COLUMNS
-
-    f = pd.DataFrame({c: pd.Series(dtype="int64") for c in RAW_COLUMNS})
-    f["TX_DATETIME"] = pd.Series(dtype="datetime64[ns]")
-    f["TX_AMOUNT"] = pd.Series(dtype="float64")
-    return f
 
 
 def start(s: System) -> simpy.Event:

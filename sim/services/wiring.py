@@ -1,0 +1,113 @@
+"""The bots of the consumer stages, built for ``sim.system.build``: the warmed feature store,
+the trained model, each stage's handler and the label feed's table, and the enricher's
+feature-store call when the run models it (``sim.services.resilient_call``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim.bus import Topic
+from sim.faults.schedule import FaultWindows
+from sim.pods import Handler
+from sim.policies.alert import AlertPolicy
+from sim.record.ledger import Ledger
+from sim.scenario import Scenario
+from sim.services.alerts import AlertHandler
+from sim.services.detector import DetectorHandler
+from sim.services.enricher import EnricherHandler
+from sim.services.label_feed import LabelHandler, LabelTable
+from sim.services.monitoring import MonitoringHandler
+from sim.services.resilient_call import ResilientCaller, feature_store_caller
+from sim.services.warmup import TrainedModel
+from sim.topology import LABEL_FEED, MONITORING, PIPELINE, Stage
+from sim.workload import SECONDS_PER_DAY, TxTable
+
+__all__ = ["consumer_handlers", "feature_store_call"]
+
+
+def consumer_handlers(
+    sc: Scenario, table: TxTable, ledger: Ledger, topics: dict[str, Topic], last: Stage,
+    errors: np.ndarray, say: Callable[[str], None],
+) -> tuple[dict[str, Handler], LabelTable, TrainedModel | None]:
+    """The consumer services' handlers up to ``last``, the labels to publish and the model.
+
+    ``errors``: the ingestor's schema message per row (rows it dead-letters publish no label);
+    ``say``: where the status line of each slow step goes (warming the store, training).
+    """
+    from sim.services.warmup import history_days, train_model, warm_store
+
+    delay_days = sc.labels.delay_days
+    delay_s = delay_days * SECONDS_PER_DAY
+    history = table.history if table.history is not None else _empty_history()
+    ht = _history_seconds(history)
+    held = min(history_days(delay_days), (table.live_start_s - ht.min()) / SECONDS_PER_DAY
+               if len(ht) else 0.0)
+    say(f"warming the feature store ({held:.0f} days of history, label delay {delay_days} days)...")
+    store = warm_store(history, table.live_start_s, delay_days)
+
+    def io(stage: Stage) -> tuple[Topic, Topic]:
+        row = PIPELINE[stage]
+        return topics[row.topic_in or ""], topics[row.topic_out or ""]
+
+    enricher = EnricherHandler(table, ledger, *io(Stage.ENRICHER), store)
+    handlers: dict[str, Handler] = {PIPELINE[Stage.ENRICHER].deployment: enricher}
+    trained = None
+    if last >= Stage.DETECTOR:
+        live_day = table.live_start_s - sc.workload.live_start_hour * 3600.0
+        say(
+            f"training {sc.model.kind} on {sc.model.train_days} days "
+            f"(ending {sc.model.gap_days} days before the live day)..."
+        )
+        trained = train_model(history, sc.model, live_day, delay_days)
+        handlers[PIPELINE[Stage.DETECTOR].deployment] = DetectorHandler(
+            table, ledger, *io(Stage.DETECTOR), enricher.features, trained.model, trained.version
+        )
+    if last >= Stage.ALERT:
+        policy = AlertPolicy(sc.alerts.threshold, sc.alerts.cards_per_day)
+        row = PIPELINE[Stage.ALERT]
+        handlers[row.deployment] = AlertHandler(table, ledger, topics[row.topic_in or ""], policy)
+        handlers[MONITORING.deployment] = MonitoringHandler(ledger)
+    pending = ht > int(table.live_start_s - delay_s)
+    valid = np.array([e is None for e in errors], dtype=bool)
+    labels = LabelTable(
+        np.concatenate([history["TERMINAL_ID"].to_numpy(np.int64)[pending],
+                        table.terminal_id[valid]]),
+        np.concatenate([ht[pending], table.event_time_s[valid]]),
+        np.concatenate([history["TX_FRAUD"].to_numpy(np.int64)[pending], table.fraud[valid]]),
+        delay_s,
+    )
+    handlers[LABEL_FEED.deployment] = LabelHandler(labels, store, ledger)
+    return handlers, labels, trained
+
+
+def _history_seconds(history: pd.DataFrame) -> np.ndarray:
+    from sim.workload import event_seconds
+
+    return event_seconds(history["TX_DATETIME"]) if len(history) else np.empty(0)
+
+
+def _empty_history() -> pd.DataFrame:
+    from tinybots.schema import RAW_COLUMNS
+
+    f = pd.DataFrame({c: pd.Series(dtype="int64") for c in RAW_COLUMNS})
+    f["TX_DATETIME"] = pd.Series(dtype="datetime64[ns]")
+    f["TX_AMOUNT"] = pd.Series(dtype="float64")
+    return f
+
+
+def feature_store_call(
+    env: simpy.Environment, sc: Scenario, rngs: dict[str, np.random.Generator],
+    windows: FaultWindows, handlers: dict[str, Handler],
+) -> list[ResilientCaller]:
+    """The enricher's feature-store call when the run models it (else none: no call)."""
+    enricher = handlers.get(PIPELINE[Stage.ENRICHER].deployment)
+    caller = feature_store_caller(env, sc, rngs, windows) if enricher is not None else None
+    if caller is None:
+        return []
+    assert isinstance(enricher, EnricherHandler)
+    enricher.use_call(caller, sc.deployments.feature_enricher.resilience)
+    return [caller]
