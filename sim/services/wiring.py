@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sim.bus import Topic
+from sim.bus import Producer
 from sim.faults.schedule import FaultWindows
 from sim.pods import Handler
 from sim.policies.alert import AlertPolicy
@@ -30,7 +30,7 @@ __all__ = ["consumer_handlers", "feature_store_call"]
 
 
 def consumer_handlers(
-    sc: Scenario, table: TxTable, ledger: Ledger, topics: dict[str, Topic], last: Stage,
+    sc: Scenario, table: TxTable, ledger: Ledger, topics: dict[str, Producer], last: Stage,
     errors: np.ndarray, say: Callable[[str], None],
 ) -> tuple[dict[str, Handler], LabelTable, TrainedModel | None]:
     """The consumer services' handlers up to ``last``, the labels to publish and the model.
@@ -49,7 +49,7 @@ def consumer_handlers(
     say(f"warming the feature store ({held:.0f} days of history, label delay {delay_days} days)...")
     store = warm_store(history, table.live_start_s, delay_days)
 
-    def io(stage: Stage) -> tuple[Topic, Topic]:
+    def io(stage: Stage) -> tuple[Producer, Producer]:
         row = PIPELINE[stage]
         return topics[row.topic_in or ""], topics[row.topic_out or ""]
 
