@@ -103,12 +103,13 @@ STAGES: dict[Stage, str] = {row.stage: row.deployment for row in PIPELINE if row
 
 STREAMS: tuple[str, ...] = (
     "arrivals", "content", *(r.deployment for r in (*PIPELINE, LABEL_FEED)), "faults",
-    MONITORING.deployment, "feature_store", "retries",
+    MONITORING.deployment, "feature_store", "retries", "drift", "label_delays", "training",
 )
 """Named random streams, spawned in this order from the root seed (``sim.system.streams``):
 the arrivals, the transaction content, one per deployment's service times, the faults (then
-the deployments added later, the feature store's call times and the retries' jitter, so that
-adding one changes no earlier stream)."""
+the deployments added later, the feature store's call times, the retries' jitter, the bank's
+drift, the label delays and coverage, and the training jobs, so that adding one changes no
+earlier stream)."""
 
 
 def row_of(deployment: str) -> ServiceRow:

@@ -52,6 +52,7 @@ from sim.scenario.deployments import (
 )
 from sim.scenario.faults import (
     FAULT_KINDS,
+    BadModel,
     BrokerOutage,
     DeploymentOutage,
     FailingDependency,
@@ -61,9 +62,27 @@ from sim.scenario.faults import (
     PodCrash,
     Poison,
     SlowDependency,
+    TrainingOutage,
     fault_errors,
 )
 from sim.scenario.files import read_scenario_file
+from sim.scenario.learning import (
+    DRIFT_KINDS,
+    CardTesting,
+    CompromiseRate,
+    CovariateDrift,
+    Drift,
+    DriftDetectorSpec,
+    FeedbackSpec,
+    GuardSpec,
+    LabelDelaySpec,
+    LabelSpec,
+    MonitoringSpec,
+    RetrainingSpec,
+    ShadowSpec,
+    WeeklyProfile,
+    learning_errors,
+)
 from sim.scenario.resilience import (
     BreakerSpec,
     BulkheadSpec,
@@ -119,6 +138,21 @@ __all__ = [
     "NetworkDelay",
     "Fault",
     "FAULT_KINDS",
+    "TrainingOutage",
+    "BadModel",
+    "Drift",
+    "DRIFT_KINDS",
+    "CovariateDrift",
+    "CardTesting",
+    "CompromiseRate",
+    "WeeklyProfile",
+    "LabelDelaySpec",
+    "FeedbackSpec",
+    "MonitoringSpec",
+    "DriftDetectorSpec",
+    "RetrainingSpec",
+    "ShadowSpec",
+    "GuardSpec",
     "ResilienceSpec",
     "RetrySpec",
     "RetryBudgetSpec",
@@ -144,19 +178,6 @@ class AlertSpec(_Frozen):
 
     threshold: float = Field(0.5, ge=0.0, le=1.0)
     cards_per_day: int = Field(100, ge=0, le=10_000_000)
-
-
-class LabelSpec(_Frozen):
-    """Label feed: each label is published ``delay_days`` of event time after its transaction.
-
-    ``delay_days`` is the one label delay of the run, a whole number of days >= 1 as the
-    handbook defines it (default 7): the label feed publishes with it, the feature store's
-    terminal windows (t − d − w, t − d] and the model's training features use it, and the
-    summary's ``card_precision_at_100`` removes the cards whose frauds it has made known.
-    """
-
-    delay_days: int = Field(7, ge=1, le=365)
-    publish_interval_s: float = Field(1.0, gt=0.0, le=86400.0)
 
 
 class ModelSpec(_Frozen):
@@ -197,6 +218,8 @@ class Scenario(_Frozen):
     faults: tuple[Fault, ...] = ()
     dependencies: Dependencies = Dependencies()
     slos: Slos = Slos()
+    monitoring: MonitoringSpec = MonitoringSpec()
+    retraining: RetrainingSpec = RetrainingSpec()
     engine: EngineSpec = EngineSpec()
     bus: BusSpec = BusSpec()
     cluster: ClusterSpec = ClusterSpec()
@@ -257,7 +280,7 @@ class Scenario(_Frozen):
         problem = bus_errors(self) or cluster_errors(self) or burst_errors(w)
         if problem is not None:
             raise ValueError(problem)
-        problem = fault_errors(self) or resilience_errors(self)
+        problem = fault_errors(self) or resilience_errors(self) or learning_errors(self)
         if problem is not None:
             raise ValueError(problem)
         store = feature_store_spec(self)

@@ -31,8 +31,12 @@ one of ``at_s`` and ``rate_per_h`` is given. Kinds (``kind``, the tag of the uni
   produce to the topic ``target`` consumes, or the enricher's call to the feature store) for
   ``duration_s``.
 
-The model-training outage and the bad model version need the retraining loop (a later issue)
-and are not kinds yet.
+- ``training_outage``: the model-training-service is down for ``duration_s``: a job running
+  or started in the window fails (scoring is untouched; the orchestrator tries again at its
+  next trigger).
+- ``bad_model``: at ``at_s`` a deliberately bad version (``how``: trained on shuffled labels)
+  is registered and rolled out to the detector pods, skipping any shadow phase, as a faulty
+  release would be; the rollback guard (``retraining.guard``) should catch it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from sim.scenario.base import Frozen as _Frozen
 from sim.topology import SERVICES, TOPICS
 
 __all__ = [
+    "BadModel",
     "BrokerOutage",
     "DeploymentOutage",
     "FailingDependency",
@@ -55,6 +60,7 @@ __all__ = [
     "PodCrash",
     "Poison",
     "SlowDependency",
+    "TrainingOutage",
     "deployments_in_run",
 ]
 
@@ -169,6 +175,20 @@ class NetworkDelay(_Window):
     delay_s: float = Field(0.05, gt=0.0, le=3600.0)
 
 
+class TrainingOutage(_Window):
+    """The model-training-service is down for ``duration_s``: its jobs in the window fail."""
+
+    kind: Literal["training_outage"]
+
+
+class BadModel(_Window):
+    """At ``at_s``, a bad version (``how``) is registered and rolled out, skipping shadow."""
+
+    kind: Literal["bad_model"]
+    how: Literal["shuffled_labels"] = "shuffled_labels"
+    duration_s: float = Field(0.0, ge=0.0, le=0.0)
+
+
 def _kind_of(value: Any) -> str:
     """The union's tag: ``kind``, ``pod_crash`` when a mapping has none (older scenarios)."""
     if isinstance(value, dict):
@@ -184,14 +204,17 @@ Fault = Annotated[
     | Annotated[SlowDependency, Tag("slow_dependency")]
     | Annotated[FailingDependency, Tag("failing_dependency")]
     | Annotated[Poison, Tag("poison")]
-    | Annotated[NetworkDelay, Tag("network_delay")],
+    | Annotated[NetworkDelay, Tag("network_delay")]
+    | Annotated[TrainingOutage, Tag("training_outage")]
+    | Annotated[BadModel, Tag("bad_model")],
     Discriminator(_kind_of),
 ]
 """One fault of ``scenario.faults`` (a tagged union on ``kind``)."""
 
 FAULT_KINDS: tuple[str, ...] = (
     "pod_crash", "deployment_outage", "broker_outage", "partition_unavailable",
-    "slow_dependency", "failing_dependency", "poison", "network_delay",
+    "slow_dependency", "failing_dependency", "poison", "network_delay", "training_outage",
+    "bad_model",
 )
 
 
@@ -232,6 +255,12 @@ def fault_errors(scenario: Any) -> str | None:
         if f.at_s is not None and f.at_s >= scenario.max_duration_s:
             return (f"{where}.at_s: must be < max_duration_s ({scenario.max_duration_s:g}), "
                     f"got {f.at_s:g}: the fault would start after the run's horizon")
+        if isinstance(f, TrainingOutage) and scenario.retraining.policy == "none":
+            return (f"{where}.kind: training_outage needs a retraining loop "
+                    "(retraining.policy scheduled, on_drift or both), got policy none")
+        if isinstance(f, BadModel) and "fraud_detector" not in running:
+            return (f"{where}.kind: bad_model needs the fraud-detector (last_stage "
+                    f"fraud_detector or alert_service), got {scenario.last_stage}")
         if isinstance(f, PodCrash | DeploymentOutage | Poison) and f.deployment not in running:
             return (f"{where}.deployment: {f.deployment} does not run with last_stage "
                     f"{scenario.last_stage}; one of {', '.join(running)}")

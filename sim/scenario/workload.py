@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from sim.scenario.base import Frozen as _Frozen
+from sim.scenario.learning import Drift
 
 __all__ = ["BankSpec", "BurstSpec", "WorkloadSpec", "burst_errors"]
 
@@ -64,6 +65,9 @@ class WorkloadSpec(_Frozen):
     synthesised without a bank (``content="synthetic"``, queueing studies of the ingestor only).
     Event time of a Poisson arrival = start + arrival_s × speedup.
 
+    ``drift`` (``sim.scenario.learning.Drift``) changes the generated bank from an onset day
+    of the live window (off by default: the handbook's simulator unchanged).
+
     ``bursts`` (:class:`BurstSpec`) multiply the arrival rate over windows of processing time:
     a Poisson rate is multiplied before thinning; a replay gains extra arrivals (a Poisson
     process at (multiplier − 1) × the replay's mean rate in the window, their content drawn with
@@ -85,3 +89,4 @@ class WorkloadSpec(_Frozen):
     peak_time_s: float = Field(0.0, ge=0.0)
     period_s: float = Field(86400.0, gt=0.0)
     bursts: tuple[BurstSpec, ...] = ()
+    drift: tuple[Drift, ...] = ()

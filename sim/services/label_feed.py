@@ -18,6 +18,7 @@ import simpy
 from sim.bus import Fetched, Producer, ScheduledFeed, Topic
 from sim.process import ProcessGenerator
 from sim.record.ledger import Ledger
+from sim.services.label_store import LabelStore
 
 __all__ = ["LabelHandler", "LabelTable", "label_publisher"]
 
@@ -31,9 +32,13 @@ class LabelTable:
     """
 
     def __init__(
-        self, terminal: np.ndarray, event_time_s: np.ndarray, fraud: np.ndarray, delay_s: float
+        self, terminal: np.ndarray, event_time_s: np.ndarray, fraud: np.ndarray, delay_s: float,
+        rows: np.ndarray | None = None,
     ) -> None:
         order = np.argsort(event_time_s, kind="stable")
+        # the ledger row of each label (-1: a history transaction, before the live window)
+        self.rows = (np.full(len(order), -1, dtype=np.int64) if rows is None
+                     else np.asarray(rows, dtype=np.int64)[order])
         self.terminal = np.asarray(terminal, dtype=np.int64)[order]
         self.event_time_s = np.asarray(event_time_s, dtype=np.float64)[order]
         self.fraud = np.asarray(fraud, dtype=np.int64)[order]
@@ -94,10 +99,15 @@ class LabelHandler:
     are outside the conservation of transactions.
     """
 
-    def __init__(self, labels: LabelTable, store: Any, ledger: Ledger) -> None:
+    def __init__(
+        self, labels: LabelTable, store: Any, ledger: Ledger,
+        label_store: LabelStore | None = None, env: simpy.Environment | None = None,
+    ) -> None:
         self.labels = labels
         self.store = store
         self.ledger = ledger
+        self.label_store = label_store  # the offline store of known labels (live rows)
+        self.env = env
         self.applied = bytearray(len(labels))  # 1 = already given to the store
 
     def begin(self, records: list[int], pod: str) -> list[int]:
@@ -113,6 +123,10 @@ class LabelHandler:
             applied[r] = 1
         if fresh:
             self.store.add_labels(*self.labels.columns[:, fresh].tolist())
+            if self.label_store is not None and self.env is not None:
+                rows = self.labels.rows[fresh]
+                live = rows >= 0
+                self.label_store.record(rows[live], self.labels.fraud[fresh][live], self.env.now)
         return None
 
     def drop(self, records: list[int], reason: str) -> None:

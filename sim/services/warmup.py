@@ -44,11 +44,18 @@ HISTORY_DAYS = history_days(7)
 
 @dataclass(frozen=True, eq=False)
 class TrainedModel:
-    """A fitted model, its registry version and its row of the ``models`` frame."""
+    """A fitted model, its registry version and its row of the ``models`` frame.
+
+    ``reference`` (shape (n_train, 15), the model features in ``FEATURE_COLUMNS`` order) and
+    ``reference_scores`` (shape (n_train,)) are its training window's inputs and scores: the
+    reference of the monitoring-service's drift statistics.
+    """
 
     model: Any
     version: int
     info: dict[str, Any]
+    reference: np.ndarray | None = None
+    reference_scores: np.ndarray | None = None
 
 
 def train_model(
@@ -95,7 +102,8 @@ def train_model(
         )
     X = train[list(FEATURE_COLUMNS)].to_numpy(np.float64)
     model = make_model(spec.kind, random_state=0).fit(X, y)
-    ap = average_precision(y, model.predict_proba(X)[:, 1])
+    train_scores = model.predict_proba(X)[:, 1]
+    ap = average_precision(y, train_scores)
     window = (str(pd.Timestamp(train_start, unit="s")), str(pd.Timestamp(train_end, unit="s")))
     first, last = pd.Timestamp(train_start, unit="s"), pd.Timestamp(train_end - 1, unit="s")
     days = (first.date(), last.date())
@@ -118,7 +126,8 @@ def train_model(
         "n_train_frauds": int(y.sum()),
         "train_average_precision": ap,
     }
-    return TrainedModel(model=model, version=version, info=info)
+    return TrainedModel(model=model, version=version, info=info, reference=X,
+                        reference_scores=train_scores)
 
 
 def warm_store(history: pd.DataFrame, live_start_s: float, delay_days: int = 7) -> Any:

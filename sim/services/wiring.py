@@ -20,6 +20,7 @@ from sim.services.alerts import AlertHandler
 from sim.services.detector import DetectorHandler
 from sim.services.enricher import EnricherHandler
 from sim.services.label_feed import LabelHandler, LabelTable
+from sim.services.label_store import LabelStore
 from sim.services.monitoring import MonitoringHandler
 from sim.services.resilient_call import ResilientCaller, feature_store_caller
 from sim.services.warmup import TrainedModel
@@ -73,14 +74,19 @@ def consumer_handlers(
         handlers[MONITORING.deployment] = MonitoringHandler(ledger)
     pending = ht > int(table.live_start_s - delay_s)
     valid = np.array([e is None for e in errors], dtype=bool)
+    rows = np.concatenate([np.full(int(pending.sum()), -1, dtype=np.int64), np.flatnonzero(valid)])
     labels = LabelTable(
         np.concatenate([history["TERMINAL_ID"].to_numpy(np.int64)[pending],
                         table.terminal_id[valid]]),
         np.concatenate([ht[pending], table.event_time_s[valid]]),
         np.concatenate([history["TX_FRAUD"].to_numpy(np.int64)[pending], table.fraud[valid]]),
         delay_s,
+        rows,
     )
-    handlers[LABEL_FEED.deployment] = LabelHandler(labels, store, ledger)
+    label_topic = topics[LABEL_FEED.topic_in or ""]
+    handlers[LABEL_FEED.deployment] = LabelHandler(
+        labels, store, ledger, LabelStore(len(table)), getattr(label_topic, "env", None)
+    )
     return handlers, labels, trained
 
 
