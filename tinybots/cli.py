@@ -6,6 +6,9 @@
   published data) and write the raw table as CSV(.gz) or Parquet.
 - ``tinybots baseline``: the handbook's Chapter 3 baseline on a transaction file: features from
   the file's full history, the train / delay / test split, four models, AUC ROC, AP and CP@100.
+- ``tinybots prequential``: the handbook's Chapter 5 prequential validation of one model on a
+  transaction file: 4 folds of 7 training, 7 delay and 7 assessment days, each fold 7 days
+  before the previous one; the metrics per fold and their mean and standard deviation.
 
 Handlers return an exit code; bad input raises ``InputError`` (a ``ValueError``), which
 ``sim.cli.main`` turns into exit code 2 with a one-line message.
@@ -19,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from tinybots.errors import InputError, describe_validation_error
 from tinybots.io import check_output_path, read_transactions, write_transactions
 from tinybots.modeling import (
@@ -28,12 +33,14 @@ from tinybots.modeling import (
     parse_date,
     run_baseline,
 )
+from tinybots.prequential import METRICS, PrequentialResult, run_prequential
 
 JSON_KEYS = ("model", "auc_roc", "average_precision", "card_precision_at_100")
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``generate`` and ``baseline`` to a sub-parser set; each sets ``handler``."""
+    """Add ``generate``, ``baseline`` and ``prequential`` to a sub-parser set; each sets
+    ``handler``."""
     gen = subparsers.add_parser(
         "generate", help="simulate handbook transactions and write them to a file",
         description="Run the Fraud Detection Handbook's transaction simulator "
@@ -64,6 +71,22 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                       help=f"comma-separated subset of {','.join(BASELINE_MODELS)}")
     base.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     base.set_defaults(handler=_baseline)
+
+    preq = subparsers.add_parser(
+        "prequential", help="prequential validation of a baseline model (4 folds)",
+        description="Chapter 5 prequential validation of the Fraud Detection Handbook: 4 folds "
+                    "of 7 training, 7 delay and 7 assessment days; fold i starts 7 i days "
+                    "before --start-training; known compromised cards removed as in Chapter 3.",
+    )
+    preq.add_argument("--transactions", type=Path, required=True,
+                      help="raw or transformed transactions (.csv, .csv.gz, .parquet)")
+    preq.add_argument("--model", required=True,
+                      help=f"one of {','.join(BASELINE_MODELS)} (or a comma-separated list)")
+    preq.add_argument("--start-training", required=True,
+                      help="first training day of fold 0 (the latest), ISO date; the book: "
+                           "2018-07-11 (validation), 2018-08-15 (test)")
+    preq.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    preq.set_defaults(handler=_prequential)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -127,6 +150,50 @@ def _baseline(args: argparse.Namespace) -> int:
     else:
         print(table.loc[:, list(JSON_KEYS)].to_string(index=False, float_format="{:.3f}".format))
     return 0
+
+
+def _prequential(args: argparse.Namespace) -> int:
+    models = tuple(m.strip() for m in args.model.split(",") if m.strip())
+    if not models:
+        raise InputError(f"--model must name one of {', '.join(BASELINE_MODELS)}")
+    for name in models:
+        try:
+            make_model(name)  # unknown names and dates fail before the (slow) read
+        except InputError as exc:
+            raise InputError(f"--model (model): {exc}") from None
+    start = parse_date(args.start_training, "--start-training (start_training)")
+    transactions = read_transactions(args.transactions)
+    results = []
+    for name in models:
+        try:
+            results.append(run_prequential(transactions, start_training=start, model=name))
+        except InputError as exc:
+            text = str(exc)
+            if text.startswith("start_training:"):
+                text = f"--start-training (start_training):{text[len('start_training:'):]}"
+                raise InputError(text) from None
+            raise
+    if args.json:
+        keys = (*JSON_KEYS, *(f"{m}_std" for m in METRICS))
+        print(json.dumps([{k: r.summary[k] for k in keys} for r in results], indent=2))
+        return 0
+    for i, result in enumerate(results):
+        print(("\n" if i else "") + _prequential_table(result, METRICS))
+    return 0
+
+
+def _prequential_table(result: PrequentialResult, metrics: tuple[str, ...]) -> str:
+    """The per-fold table with a last row ``mean ± std`` (3 decimals)."""
+    folds, summary = result.folds, result.summary
+    shown = folds.loc[:, ["fold", "train_start", "assessment_start", "assessment_end",
+                          *metrics]].astype(str)
+    for m in metrics:
+        shown[m] = folds[m].map("{:.3f}".format)
+    last = {"fold": "mean ± std", "train_start": "", "assessment_start": "",
+            "assessment_end": ""}
+    last |= {m: f"{summary[m]:.3f} ± {summary[m + '_std']:.3f}" for m in metrics}
+    shown = pd.concat([shown, pd.DataFrame([last])], ignore_index=True)
+    return f"model {summary['model']}\n" + shown.to_string(index=False)
 
 
 __all__ = ["JSON_KEYS", "add_subcommands"]
