@@ -161,7 +161,8 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     last = _STAGE_OF[scenario.last_stage]
     say(_workload_status(scenario))
     table = build_workload(
-        scenario.workload, rngs["arrivals"], rngs["content"], with_history=last > Stage.INGESTOR
+        scenario.workload, rngs["arrivals"], rngs["content"], with_history=last > Stage.INGESTOR,
+        rng_drift=rngs["drift"],
     )
     _check_first_arrival(scenario, table)
     horizon_s = min(scenario.max_duration_s, float(table.arrival_s[-1]) if len(table) else 0.0)

@@ -24,9 +24,10 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,9 @@ class TxTable:
     synthetic rows), ``customer_id``, ``terminal_id``, ``amount``, ``event_time_s`` (naive Unix
     seconds), ``fraud`` (0/1), ``arrival_s`` (processing seconds). ``history``: raw rows (the
     handbook layout) with event time before ``live_start_s``, or None. ``live_start_s`` is the
-    event time of processing time 0.
+    event time of processing time 0. ``drift_truth``: one record per ``workload.drift``
+    (``kind``, ``onset_day`` as in the scenario, ``onset_event_s`` naive Unix s, ``ramp_days``,
+    ``detail``; ``tinybots.generator.drift.apply_drifts``), empty without drift.
     """
 
     tx_id: np.ndarray
@@ -69,6 +72,7 @@ class TxTable:
     arrival_s: np.ndarray
     live_start_s: float
     history: pd.DataFrame | None
+    drift_truth: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.arrival_s)
@@ -168,6 +172,7 @@ def build_workload(
     rng_content: np.random.Generator,
     *,
     with_history: bool = True,
+    rng_drift: np.random.Generator | None = None,
 ) -> TxTable:
     """Build the live transactions of ``spec`` and their arrival times.
 
@@ -178,6 +183,10 @@ def build_workload(
 
     ``spec.bursts`` act on the arrivals (``sim.bursts``): a Poisson rate is multiplied before
     thinning, a replay gains or loses transactions in the bursts' windows (``augment_replay``).
+
+    ``spec.drift`` changes the generated bank (after the cache, which keeps the undrifted bank)
+    from table day ``live_start_day + onset_day``, drawing from ``rng_drift``
+    (``tinybots.generator.drift.apply_drifts``); the records go to ``TxTable.drift_truth``.
 
     Raises
     ------
@@ -194,8 +203,10 @@ def build_workload(
 
         raw = read_transactions(spec.transactions_path, rows="keep")
         bad = event_schema_violations(raw)
+        truth: list[dict[str, Any]] = []
     else:
         raw = load_bank(spec)
+        raw, truth = _drifted(spec, raw, rng_drift)
         bad = np.zeros(len(raw), dtype=bool)
     if len(raw) == 0:
         raise InputError(
@@ -241,8 +252,28 @@ def build_workload(
     )
     if spec.kind == "replay" and spec.bursts:
         horizon = spec.live_duration_s / spec.speedup
-        return augment_replay(table, spec.bursts, horizon, spec.speedup, rng_arrivals, rng_content)
-    return table
+        table = augment_replay(
+            table, spec.bursts, horizon, spec.speedup, rng_arrivals, rng_content
+        )
+    return replace(table, drift_truth=truth) if truth else table
+
+
+def _drifted(
+    spec: WorkloadSpec, raw: pd.DataFrame, rng: np.random.Generator | None
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The bank with ``spec.drift`` applied and the ground truth (onset days of the scenario)."""
+    if not spec.drift or len(raw) == 0:
+        return raw, []
+    from tinybots.generator.drift import apply_drifts
+
+    if rng is None:
+        raise InputError("workload.drift: build_workload needs rng_drift to draw the drift")
+    onsets = [spec.live_start_day + d.onset_day for d in spec.drift]
+    b = spec.bank
+    out, truth = apply_drifts(
+        raw, spec.drift, onsets, rng, n_customers=b.n_customers, n_terminals=b.n_terminals
+    )
+    return out, [{**t, "onset_day": d.onset_day} for t, d in zip(truth, spec.drift, strict=True)]
 
 
 def poisson_arrivals(spec: WorkloadSpec, rng: np.random.Generator) -> np.ndarray:

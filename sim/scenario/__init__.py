@@ -261,6 +261,22 @@ class Scenario(_Frozen):
                     )
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_drift_kinds(cls, data: Any) -> Any:
+        """An unknown drift ``kind`` is one line listing the kinds (not the union's tag)."""
+        w = data.get("workload") if isinstance(data, dict) else None
+        drift = w.get("drift") if isinstance(w, dict) else None
+        if isinstance(drift, (list, tuple)):
+            for i, d in enumerate(drift):
+                kind = d.get("kind", "covariate") if isinstance(d, dict) else None
+                if kind is not None and kind not in DRIFT_KINDS:
+                    raise ValueError(
+                        f"workload.drift[{i}].kind: must be one of {', '.join(DRIFT_KINDS)}, "
+                        f"got {kind!r}"
+                    )
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         w = self.workload

@@ -8,7 +8,8 @@ for value; :func:`iter_days` streams the same table one day at a time.
 
 Modules: ``config`` (validated settings), ``profiles`` (customers, terminals, reachability),
 ``customer_draws`` (one customer's draws), ``frauds`` (the three scenarios), ``transactions`` (whole
-table, multiprocess), ``daily`` (day by day).
+table, multiprocess), ``daily`` (day by day); ``drift`` and ``drift_compromise``: our documented
+extensions (drift from an onset, off by default; card testing is TX_FRAUD_SCENARIO 4).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tinybots.lazy import lazy_exports
 if TYPE_CHECKING:
     from tinybots.generator.config import HandbookConfig as HandbookConfig
     from tinybots.generator.daily import iter_days as iter_days
+    from tinybots.generator.drift import apply_drifts as apply_drifts
     from tinybots.generator.profiles import (
         generate_customer_profiles as generate_customer_profiles,
     )
@@ -38,6 +40,7 @@ _EXPORTS = {
     "reachable_terminals": "profiles",
     "generate_transactions": "transactions",
     "iter_days": "daily",
+    "apply_drifts": "drift",
 }
 
 __all__ = sorted(_EXPORTS)
