@@ -121,8 +121,8 @@ STREAMS: tuple[str, ...] = (
 """Named random streams, spawned in this order from the root seed (``sim.system.streams``):
 the arrivals, the transaction content, one per deployment's service times, the faults (then
 the deployments added later, the feature store's call times, the retries' jitter, the bank's
-drift, the label delays and coverage, the training jobs and the orchestrator, so that adding one changes no
-earlier stream)."""
+drift, the label delays and coverage, the training jobs and the orchestrator, so that adding
+one changes no earlier stream)."""
 
 
 def row_of(deployment: str) -> ServiceRow:

@@ -9,7 +9,7 @@ chargebacks). Those labels are published on the ``labels`` topic (records append
 label table, ``LabelTable.add``), so the feature store and the ``LabelStore`` (source
 ``FEEDBACK``) learn them as the feed's. Which rows get labelled when is pure
 (``sim.services.label_rules.feedback_rows``); :func:`sim.services.label_feed.
-feedback_publisher` is the SimPy process. A card is checked once per alert-day batch.
+feedback_publisher` is the SimPy process.
 """
 
 from __future__ import annotations

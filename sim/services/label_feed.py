@@ -4,10 +4,10 @@
 genuine labels ``labels.delay_days`` after their transaction, reported frauds after a drawn
 delay, unreported frauds as genuine after ``delay_days``; history labels after ``delay_days``),
 :func:`feedback_publisher` publishes the investigators' labels of alerted cards
-(``labels.feedback``, records appended to the table by :meth:`LabelTable.add`), and :class:`LabelHandler` gives them to
-``FeatureStore.add_labels`` at the end of each poll; labels lost in an at-most-once crash are
-counted in ``Ledger.labels_lost``, as are labels the bus drops (shed by a full ``labels`` topic,
-deleted by retention). :meth:`LabelTable.feed` is the precomputed twin of the
+(``labels.feedback``, records appended to the table by :meth:`LabelTable.add`), and
+:class:`LabelHandler` gives them to ``FeatureStore.add_labels`` at the end of each poll; labels
+lost in an at-most-once crash are counted in ``Ledger.labels_lost``, as are labels the bus
+drops (shed by a full ``labels`` topic, deleted by retention). :meth:`LabelTable.feed` is the precomputed twin of the
 publisher (a ``ScheduledFeed`` at the same ticks), chosen in ``sim.engine``.
 """
 
