@@ -110,7 +110,6 @@ def test_bad_learning_input_is_a_one_line_error(changes, field, tmp_path, capsys
     import yaml
 
     from sim.cli import main
-
     from tinybots.errors import InputError
 
     with pytest.raises((InputError, ValueError)) as err:

@@ -33,7 +33,8 @@ def test_an_amount_shift_is_detected_and_handed_to_the_orchestrator(monkeypatch)
     assert len(amount) and set(amount["statistic"]) == {"psi", "ks"}
     onset_s = (s.table.live_start_s - 10 * 3600 + onset_day * 86400 - s.table.live_start_s) / 2000
     delay = amount["time_s"].min() - onset_s
-    assert 0 < delay < 3 * 86400 / 2000  # measured ~243 s (2.8 event days; see the report)
+    # one window (a day) after the onset, plus the pipeline latency until the check is consumed
+    assert 0 < delay < 2 * 86400 / 2000 + res.summary_dict()["latency_max_s"]
     assert not len(alarms[alarms["time_s"] < onset_s])  # none before the onset
     assert len(got) == len(alarms) and res.summary_dict()["drift_alarms"] == len(alarms)
     assert (res.incidents["kind"] == "drift_detected").sum() == len(alarms)
