@@ -7,7 +7,8 @@ run with far fewer SimPy events, but only where nothing can hold the producer ba
 
 - the ingestor as an FCFS schedule (``sim.pods.ingress_schedule.ScheduledIngress``) when its
   output topic ``transactions`` is unbounded, or when it is the last stage (nothing downstream);
-- the label feed as a ``sim.bus.ScheduledFeed`` when the ``labels`` topic is unbounded.
+- the label feed as a ``sim.bus.ScheduledFeed`` when the ``labels`` topic is unbounded and
+  no investigators' feedback (``labels.feedback``) produces to it as well.
 
 Neither twin is taken on a topic whose retention acts within the run (``retention_s`` shorter
 than ``max_duration_s``, ``sim.bus.retention``): deleting records needs each append's time,
@@ -94,6 +95,8 @@ def choose_paths(scenario: Scenario) -> Paths:
     down = broker_fault_topics(scenario)  # a broker fault holds the producer back
     if labels and "labels" in down:
         labels, reasons["labels"] = False, "faults: a broker fault on topic labels"
+    if labels and scenario.labels.feedback.enabled:  # a feed must be the topic's only producer
+        labels, reasons["labels"] = False, "labels.feedback is enabled (a second producer)"
     return Paths(ingress, labels, reasons)
 
 

@@ -185,7 +185,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     labels = None
     if last > Stage.INGESTOR:
         handlers, labels, trained = consumer_handlers(
-            scenario, table, ledger, topics, last, ing.errors, say
+            scenario, table, ledger, topics, last, ing.errors, say, rngs["label_delays"]
         )
         if trained is not None:
             models.append(trained.info)

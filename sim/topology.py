@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 __all__ = [
+    "DRIFT_TOPIC",
     "LABEL_FEED",
     "MONITORING",
+    "ORCHESTRATOR",
     "SIDE_CONSUMERS",
     "PIPELINE",
     "SERVICES",
@@ -71,6 +73,7 @@ TOPICS: dict[str, str] = {
     "features-ready": "features_ready",
     "fraud-scores": "fraud_scores",
     "labels": "labels",
+    "drift-detected": "drift_detected",
 }
 """Topic name -> its scenario key (``topics.<key>``)."""
 
@@ -88,11 +91,20 @@ PIPELINE: tuple[ServiceRow, ...] = (
 LABEL_FEED = ServiceRow("label_feed", "label-feed", "labels", None, None, None)
 """The feature store's label consumer (labels are published by the label feed's schedule)."""
 
-MONITORING = ServiceRow("monitoring_service", "monitoring-service", "fraud-scores", None, None,
-                        None)
-"""The second subscriber of ``fraud-scores`` (beside the alert-service): watches the scores."""
+MONITORING = ServiceRow("monitoring_service", "monitoring-service", "fraud-scores",
+                        "drift-detected", None, None)
+"""The second subscriber of ``fraud-scores`` (beside the alert-service): watches the scores and,
+with ``monitoring.drift``, publishes its alarms on ``drift-detected``."""
 
-SIDE_CONSUMERS: tuple[ServiceRow, ...] = (LABEL_FEED, MONITORING)
+ORCHESTRATOR = ServiceRow("orchestrator", "orchestrator-service", "drift-detected", None, None,
+                          None)
+"""The consumer of ``drift-detected`` (only with ``monitoring.drift``): hands each alarm to the
+retraining policy (``sim.services.orchestrator``)."""
+
+DRIFT_TOPIC = "drift-detected"
+"""The topic of the monitoring-service's alarms; it exists only with ``monitoring.drift``."""
+
+SIDE_CONSUMERS: tuple[ServiceRow, ...] = (LABEL_FEED, MONITORING, ORCHESTRATOR)
 """Consumers that carry no transaction: what they lose is counted apart from conservation."""
 
 SERVICES: tuple[ServiceRow, ...] = (*PIPELINE, *SIDE_CONSUMERS)
@@ -104,12 +116,13 @@ STAGES: dict[Stage, str] = {row.stage: row.deployment for row in PIPELINE if row
 STREAMS: tuple[str, ...] = (
     "arrivals", "content", *(r.deployment for r in (*PIPELINE, LABEL_FEED)), "faults",
     MONITORING.deployment, "feature_store", "retries", "drift", "label_delays", "training",
+    ORCHESTRATOR.deployment,
 )
 """Named random streams, spawned in this order from the root seed (``sim.system.streams``):
 the arrivals, the transaction content, one per deployment's service times, the faults (then
 the deployments added later, the feature store's call times, the retries' jitter, the bank's
-drift, the label delays and coverage, and the training jobs, so that adding one changes no
-earlier stream)."""
+drift, the label delays and coverage, the training jobs and the orchestrator, so that adding
+one changes no earlier stream)."""
 
 
 def row_of(deployment: str) -> ServiceRow:

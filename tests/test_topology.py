@@ -31,7 +31,8 @@ def test_random_streams_keep_their_order():
     # streams added later go at the end
     assert STREAMS == ("arrivals", "content", "transaction_ingestor", "feature_enricher",
                        "fraud_detector", "alert_service", "label_feed", "faults",
-                       "monitoring_service", "feature_store", "retries")
+                       "monitoring_service", "feature_store", "retries", "drift",
+                       "label_delays", "training", "orchestrator")
 
 
 def _names_in_code(path: Path) -> set[str]:

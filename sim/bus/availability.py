@@ -155,7 +155,7 @@ def attach(
     """
     from sim.bus.producer import producer_buffers
 
-    hit = broker_fault_topics(scenario)
+    hit = broker_fault_topics(scenario) & set(topics)  # drift-detected: with monitoring.drift
     if not hit:
         return None
     availability = Availability(env, {name: topics[name] for name in hit})

@@ -24,7 +24,7 @@ from sim.bus.fanout import queue_consumer, queue_topic
 from sim.bus.group import ConsumerGroup
 from sim.bus.topic import Topic
 from sim.scenario import Scenario
-from sim.topology import TOPICS, ServiceRow
+from sim.topology import DRIFT_TOPIC, TOPICS, ServiceRow
 
 __all__ = ["make_consumer", "make_topics"]
 
@@ -32,13 +32,15 @@ IncidentSink = Callable[..., None]
 
 
 def make_topics(env: simpy.Environment, scenario: Scenario) -> dict[str, Any]:
-    """Every topic of :data:`sim.topology.TOPICS` on the scenario's bus, by topic name."""
+    """Every topic of :data:`sim.topology.TOPICS` on the scenario's bus, by topic name
+    (``drift-detected`` only with ``monitoring.drift``)."""
     kind = scenario.bus.kind
+    names = {n: k for n, k in TOPICS.items() if n != DRIFT_TOPIC or scenario.monitoring.drift}
     if kind == "kafka":
-        return {name: _kafka_topic(env, scenario, name, key) for name, key in TOPICS.items()}
+        return {name: _kafka_topic(env, scenario, name, key) for name, key in names.items()}
     # sqs / rabbitmq: an SNS topic / a fanout exchange per topic
     return {name: _with_producer(queue_topic(env, scenario, name), scenario)
-            for name in TOPICS}
+            for name in names}
 
 
 def make_consumer(

@@ -13,7 +13,8 @@ import pandas as pd
 from sim.faults.schedule import faults_frame
 from sim.record.ledger import Outcome
 from sim.record.results import DEAD_LETTER_COLUMNS, SUMMARY_KEYS, Results, empty_dead_letters
-from sim.topology import LABEL_FEED, MONITORING, PIPELINE, STAGES, Stage, row_of
+from sim.record.drift_frames import alarm_incidents, daily_frame, drift_frame, drift_summary
+from sim.topology import LABEL_FEED, MONITORING, ORCHESTRATOR, PIPELINE, STAGES, Stage, row_of
 
 if TYPE_CHECKING:
     from sim.system import System
@@ -120,7 +121,9 @@ def summarise(
         cp = card_precision_at_k(frame, 100).mean if len(frame) else np.nan
     lags = metrics[metrics["name"] == "kafka_consumergroup_lag"]
     of_labels = lags["labels"].str.endswith(f"group={LABEL_FEED.service}").to_numpy(bool)
-    of_side = lags["labels"].str.endswith(f"group={MONITORING.service}").to_numpy(bool)
+    of_side = np.zeros(len(lags), dtype=bool)
+    for side in (MONITORING, ORCHESTRATOR):
+        of_side |= lags["labels"].str.endswith(f"group={side.service}").to_numpy(bool)
     lag, label_lag = lags["value"][~of_labels & ~of_side], lags["value"][of_labels]
     out: dict[str, float | int | bool] = dict(counts)
     out.update(
@@ -156,6 +159,7 @@ def summarise(
             "degraded": int(tx["degraded"].sum()),
             "dependency_retries": int(sum(c.retries for c in s.callers)),
             "breaker_opens": int(sum(c.breaker_opens for c in s.callers)),
+            **drift_summary(s),
             "sim_time_s": float(s.env.now),
             "wall_s": float(wall_s),
         }
@@ -240,6 +244,10 @@ def assemble(s: System, wall_s: float) -> Results:
     incidents = pd.DataFrame(
         s.incidents.rows, columns=["time_s", "kind", "target", "detail", "duration_s"]
     )
+    drift_alarms = alarm_incidents(s)
+    if len(drift_alarms):
+        incidents = pd.concat([incidents, drift_alarms], ignore_index=True).sort_values(
+            "time_s", kind="stable", ignore_index=True)
     models = pd.DataFrame(
         s.models,
         columns=[
@@ -266,6 +274,8 @@ def assemble(s: System, wall_s: float) -> Results:
         summary=summary,
         faults=faults_frame(s.faults),
         breaker=breaker_frame(s.callers),
+        drift=drift_frame(s),
+        daily=daily_frame(s, tx),
     )
     return _with_burn_alerts(results)
 

@@ -49,7 +49,7 @@ OWN_FILES = frozenset(
     {
         *(f"{name}.parquet" for name in
           ("transactions", "spans", "metrics", "incidents", "models", "summary", "faults",
-           "breaker", "dead_letters")),
+           "breaker", "dead_letters", "drift", "daily")),
         "scenario.yaml",
         "summary.json",
         "dashboard.png",

@@ -51,6 +51,21 @@ Frames (units in column names; times are processing seconds since the start of t
   order: ``time_s``, ``service`` (the caller, ``feature_enricher``), ``dependency``
   (``feature_store``), ``from_state``, ``to_state`` (CLOSED / OPEN / HALF_OPEN;
   ``sim.policies.breaker``); empty without a breaker.
+- ``drift``: the drift onsets (``event`` "onset": ``kind`` of the generator's ground truth,
+  ``table.drift_truth``) and the monitoring-service's alarms (``event`` "alarm": ``statistic``
+  psi / ks / adwin / page_hinkley, ``feature`` a model feature, ``score`` or ``error``,
+  ``value`` (PSI; KS p-value; the detector's mean error), ``threshold``, ``window_days``;
+  ``kind`` the latest onset's), in time order: ``time_s`` (processing s), ``event_time`` (of
+  the onset / the check point), ``delay_s`` (an onset: to the first alarm at or after it; an
+  alarm: since the latest onset; NaN: none). Each alarm is also a ``drift_detected``
+  incident. Empty without ``monitoring.drift`` and drift.
+- ``daily``: per live event day of the scored transactions (``day`` after the live window's
+  first midnight, ``date``): ``n``, ``frauds``, true-label ``auc_roc``,
+  ``average_precision`` and ``card_precision_at_100`` (the day's top 100 cards by max score,
+  compromised share, no card removed), and the monitoring-service's delayed
+  ``delayed_average_precision`` / ``delayed_card_precision_at_100`` over the labels known at
+  its last check (unknown labels left out) with ``labels_known_share`` (NaN without
+  ``monitoring.drift``).
 - ``summary``: one row; its keys follow.
 
 Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
@@ -108,6 +123,10 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
   ``degraded``);
 - ``dependency_retries``: retries of the feature-store call (attempts after a call's first);
 - ``breaker_opens``: transitions of the feature-store call's circuit breaker to OPEN;
+- ``drift_alarms``: alarms of the monitoring-service's drift checks (rows of ``drift`` with
+  ``event`` "alarm"; 0 without ``monitoring.drift``);
+- ``drift_detection_delay_s``: processing seconds from the first drift onset to the first
+  alarm at or after it (None / null: no onset, or no alarm after it);
 - ``sim_time_s``: processing time simulated (s); ``wall_s``: wall time of build and run (s).
 """
 
@@ -122,6 +141,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.faults.schedule import faults_frame
+from sim.record.drift_frames import empty_daily, empty_drift
 from sim.record.outfolder import OWN_FILES, replace_folder, staged_folder
 from sim.scenario import Scenario
 from tinybots.errors import InputError
@@ -131,7 +151,7 @@ __all__ = ["DEAD_LETTER_COLUMNS", "FRAMES", "SUMMARY_KEYS", "Results", "check_re
            "empty_dead_letters"]
 
 FRAMES = ("transactions", "spans", "metrics", "incidents", "models", "summary", "faults",
-          "breaker", "dead_letters")
+          "breaker", "dead_letters", "drift", "daily")
 DEAD_LETTER_COLUMNS = ("row", "service", "topic", "reason", "attempts", "time_s",
                        "first_attempt_s")
 """Columns of the ``dead_letters`` frame, in order (module docstring)."""
@@ -171,6 +191,8 @@ SUMMARY_KEYS = (
     "degraded",
     "dependency_retries",
     "breaker_opens",
+    "drift_alarms",
+    "drift_detection_delay_s",
     "sim_time_s",
     "wall_s",
 )
@@ -203,6 +225,8 @@ class Results:
         {c: pd.Series(dtype="float64" if c == "time_s" else "object")
          for c in ("time_s", "service", "dependency", "from_state", "to_state")}))
     dead_letters: pd.DataFrame = field(default_factory=empty_dead_letters)
+    drift: pd.DataFrame = field(default_factory=empty_drift)
+    daily: pd.DataFrame = field(default_factory=empty_daily)
 
     def summary_dict(self) -> dict[str, float | int]:
         """The summary row as plain Python numbers."""
@@ -266,7 +290,7 @@ class Results:
         """Read a folder written by :meth:`save`."""
         d = Path(directory)  # older folders lack the newer frames: those are empty
         frames = {name: pd.read_parquet(d / f"{name}.parquet") for name in FRAMES
-                  if name not in ("faults", "breaker", "dead_letters")
+                  if name not in ("faults", "breaker", "dead_letters", "drift", "daily")
                   or (d / f"{name}.parquet").is_file()}
         return cls(scenario=Scenario.from_yaml(d / "scenario.yaml"), **frames)
 

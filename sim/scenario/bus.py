@@ -67,6 +67,7 @@ class Topics(_Frozen):
     features_ready: TopicSpec = TopicSpec()
     fraud_scores: TopicSpec = TopicSpec()
     labels: TopicSpec = TopicSpec(partitions=1)
+    drift_detected: TopicSpec = TopicSpec(partitions=1)  # only with monitoring.drift
 
 
 class KafkaSpec(_Frozen):

@@ -132,6 +132,9 @@ class Deployments(_Frozen):
         max_poll_records=1000,
         service=ServiceTimeSpec(distribution="deterministic", per_record_s=1e-5),
     )
+    orchestrator: DeploymentSpec = DeploymentSpec(  # only with monitoring.drift
+        service=ServiceTimeSpec(distribution="deterministic", per_record_s=1e-5)
+    )
 
 
 class DependencySpec(_Frozen):

@@ -196,7 +196,9 @@ class MonitoringSpec(_Frozen):
     psi_threshold: float = Field(0.2, gt=0.0, le=10.0)
     ks_alpha: float = Field(0.001, gt=0.0, lt=1.0)
     statistics: tuple[Literal["psi", "ks"], ...] = ("psi", "ks")
-    features: tuple[str, ...] | None = None  # None: the 15 model features and the score
+    # None: the model features but the calendar flag TX_DURING_WEEKEND, and the score
+    # (sim.services.drift_watch.DEFAULT_COLUMNS)
+    features: tuple[str, ...] | None = None
     detector: DriftDetectorSpec = DriftDetectorSpec()
     k: int = Field(100, ge=1, le=100_000)
 
@@ -285,6 +287,12 @@ def learning_errors(scenario: Any) -> str | None:
             return (f"monitoring.window_days: must be <= the live window "
                     f"(workload.live_duration_s / 86400 = {w.live_duration_s / _DAY_S:g} days), "
                     f"got {m.window_days:g}")
+        from tinybots.schema import FEATURE_COLUMNS
+
+        for f in m.features or ():
+            if f not in (*FEATURE_COLUMNS, "score"):
+                return (f"monitoring.features: {f!r} is not a model feature "
+                        f"({', '.join(FEATURE_COLUMNS)}) nor 'score'")
         if scenario.last_stage != "alert_service":
             return ("monitoring.drift: the monitoring-service runs with last_stage "
                     f"alert_service, got {scenario.last_stage}")

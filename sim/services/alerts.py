@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from sim.bus import BusClient
@@ -21,7 +23,8 @@ class AlertHandler(ConsumerStage):
     A transaction is decided (and paged, when alerted) once: a copy delivered again after a
     crash before the commit (at-least-once) finds its decision already recorded and pages no
     one a second time, nor spends the card budget again (an idempotency key per transaction,
-    kept with the decision)."""
+    kept with the decision). ``on_alert(rows)`` (None: nobody listens) is called with the rows
+    alerted by each batch (the investigators' feedback, ``sim.services.feedback``)."""
 
     stage = Stage.ALERT
 
@@ -32,6 +35,7 @@ class AlertHandler(ConsumerStage):
         self.policy = policy
         self.day = (table.event_time_s // 86400).astype(np.int64)
         self.decided = np.zeros(len(table), dtype=bool)  # idempotency keys, by row
+        self.on_alert: Callable[[np.ndarray], None] | None = None
 
     def compute(self, rows: np.ndarray, row_list: list[int]) -> None:
         new = ~self.decided[rows]
@@ -52,3 +56,5 @@ class AlertHandler(ConsumerStage):
         ]
         led.alerted[rows] = alerted
         led.n_alerted += sum(alerted)
+        if self.on_alert is not None and any(alerted):
+            self.on_alert(rows[np.asarray(alerted, dtype=bool)])

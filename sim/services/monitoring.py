@@ -9,15 +9,24 @@ histogram of ten equal bins on [0, 1], the current window of a score-drift stati
 against the training window's scores is the retraining issue's). A copy it never receives (an
 at-most-once crash, retention, a dead-letter queue) is counted in :attr:`MonitoringHandler.lost`;
 it is a copy, not a transaction, so it is outside conservation.
+
+With ``monitoring.drift`` it also runs the drift checks (:attr:`MonitoringHandler.drift`,
+``sim.services.drift_watch``) on the scores it consumes, and produces its alarms on the
+``drift-detected`` topic.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.bus import Fetched
 from sim.process import ProcessGenerator
 from sim.record.ledger import Ledger
+
+if TYPE_CHECKING:
+    from sim.services.drift_watch import DriftWatch
 
 __all__ = ["SCORE_BINS", "MonitoringHandler"]
 
@@ -43,6 +52,8 @@ class MonitoringHandler:
         Consumed scores per bin of [0, 1].
     lost : int
         Copies of scores never consumed (at-most-once crash, retention, dead-letter queue).
+    drift : DriftWatch or None
+        The drift checks (None unless ``monitoring.drift``).
     """
 
     def __init__(self, ledger: Ledger) -> None:
@@ -52,6 +63,14 @@ class MonitoringHandler:
         self.score_sum = 0.0
         self.histogram = np.zeros(SCORE_BINS, dtype=np.int64)
         self.lost = 0
+        self.drift: DriftWatch | None = None
+
+    def set_reference(self, X: np.ndarray, scores: np.ndarray, version: int) -> None:
+        """Compare the drift checks with model ``version``'s training window from now on
+        (``X``: shape (n, 15), ``FEATURE_COLUMNS`` order; ``scores``: shape (n,)); the
+        retraining loop calls it on a rollout. No-op without ``monitoring.drift``."""
+        if self.drift is not None:
+            self.drift.set_reference(X, scores, version)
 
     def begin(self, records: list[int], pod: str) -> list[int]:
         seen = self._seen
@@ -73,6 +92,8 @@ class MonitoringHandler:
         self.score_sum += float(scores.sum())
         bins = np.minimum((scores * SCORE_BINS).astype(np.int64), SCORE_BINS - 1)
         self.histogram += np.bincount(bins, minlength=SCORE_BINS)
+        if self.drift is not None:
+            return self.drift.consumed(np.asarray(fresh, dtype=np.int64), self.drift.topic.env.now)
         return None
 
     def drop(self, records: list[int], reason: str) -> None:

@@ -19,9 +19,12 @@ from sim.scenario import Scenario
 from sim.services.alerts import AlertHandler
 from sim.services.detector import DetectorHandler
 from sim.services.enricher import EnricherHandler
+from sim.services.feedback import Feedback
 from sim.services.label_feed import LabelHandler, LabelTable
+from sim.services.label_rules import default_labels, label_due
 from sim.services.label_store import LabelStore
 from sim.services.monitoring import MonitoringHandler
+from sim.services.monitoring_wiring import drift_handlers
 from sim.services.resilient_call import ResilientCaller, feature_store_caller
 from sim.services.warmup import TrainedModel
 from sim.topology import LABEL_FEED, MONITORING, PIPELINE, Stage
@@ -32,12 +35,14 @@ __all__ = ["consumer_handlers", "feature_store_call"]
 
 def consumer_handlers(
     sc: Scenario, table: TxTable, ledger: Ledger, topics: dict[str, Producer], last: Stage,
-    errors: np.ndarray, say: Callable[[str], None],
+    errors: np.ndarray, say: Callable[[str], None], label_rng: np.random.Generator | None = None,
 ) -> tuple[dict[str, Handler], LabelTable, TrainedModel | None]:
     """The consumer services' handlers up to ``last``, the labels to publish and the model.
 
     ``errors``: the ingestor's schema message per row (rows it dead-letters publish no label);
-    ``say``: where the status line of each slow step goes (warming the store, training).
+    ``say``: where the status line of each slow step goes (warming the store, training);
+    ``label_rng``: the ``label_delays`` stream (the live frauds' coverage and report delays,
+    ``sim.services.label_rules.label_due``; history labels keep ``delay_days``).
     """
     from sim.services.warmup import history_days, train_model, warm_store
 
@@ -75,18 +80,30 @@ def consumer_handlers(
     pending = ht > int(table.live_start_s - delay_s)
     valid = np.array([e is None for e in errors], dtype=bool)
     rows = np.concatenate([np.full(int(pending.sum()), -1, dtype=np.int64), np.flatnonzero(valid)])
+    value, delays = table.fraud[valid], delay_s
+    if not default_labels(sc.labels):
+        value, due = label_due(table.event_time_s[valid], value, sc.labels,
+                               label_rng if label_rng is not None else np.random.default_rng(0))
+        delays = np.concatenate([np.full(int(pending.sum()), delay_s),
+                                 due - table.event_time_s[valid]])
     labels = LabelTable(
         np.concatenate([history["TERMINAL_ID"].to_numpy(np.int64)[pending],
                         table.terminal_id[valid]]),
         np.concatenate([ht[pending], table.event_time_s[valid]]),
-        np.concatenate([history["TX_FRAUD"].to_numpy(np.int64)[pending], table.fraud[valid]]),
-        delay_s,
+        np.concatenate([history["TX_FRAUD"].to_numpy(np.int64)[pending], value]),
+        delays,
         rows,
     )
     label_topic = topics[LABEL_FEED.topic_in or ""]
-    handlers[LABEL_FEED.deployment] = LabelHandler(
-        labels, store, ledger, LabelStore(len(table)), getattr(label_topic, "env", None)
-    )
+    env = getattr(label_topic, "env", None)
+    label_store = LabelStore(len(table))
+    handlers[LABEL_FEED.deployment] = LabelHandler(labels, store, ledger, label_store, env)
+    alert = handlers.get(PIPELINE[Stage.ALERT].deployment)
+    if sc.labels.feedback.enabled and isinstance(alert, AlertHandler) and env is not None:
+        alert.on_alert = Feedback(env, table, labels, label_topic, sc.labels.feedback,
+                                  table.live_start_s, sc.workload.speedup, valid).on_alert
+    if sc.monitoring.drift and trained is not None:
+        handlers.update(drift_handlers(sc, table, ledger, topics, handlers, trained, label_store))
     return handlers, labels, trained
 
 
