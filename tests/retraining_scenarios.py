@@ -22,10 +22,9 @@ def scenario(days: float = 12.0, **changes: Any):
         "deployments.feature_enricher.service.per_record_s": 0.002,
         "deployments.fraud_detector.service.per_record_s": 0.001,
         "deployments.fraud_detector.replicas": 2, "max_duration_s": 2000.0,
-        "retraining.every_days": 3.0,
+        "retraining.policy": "scheduled", "retraining.every_days": 3.0,
         "retraining.model_load_s": 2.0,
     }
-    changes.setdefault("retraining.policy", "scheduled")  # last: on_drift needs monitoring
-    for path, value in {**base, **changes}.items():
+    for path, value in [*base.items(), *changes.items()]:  # changes in their order
         sc = with_changes(sc, path, value)
     return sc

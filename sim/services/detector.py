@@ -11,7 +11,8 @@ champion (:attr:`DetectorHandler.version`) and the orchestrator's rolling hot-sw
 shadow challenger (:meth:`DetectorHandler.set_shadow`) scores the same batches too: its scores
 go to :attr:`DetectorHandler.shadow_score` (never alerted on), and each poll costs
 ``cost_s_per_record`` × records more (:meth:`DetectorHandler.extra_service_s`, read by the
-pod).
+pod). A retry of failed rows (``sim.pods.retries``) scores with the version of the pod that
+began the last batch.
 """
 
 from __future__ import annotations

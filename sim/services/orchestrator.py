@@ -93,9 +93,8 @@ class Orchestrator:
 
     # -- time and wiring --------------------------------------------------------------------
     def event_time(self, now_s: Any) -> Any:
-        """Event time (naive Unix s) of processing time ``now_s``."""
-        return self.live_start_s + np.asarray(now_s) * self.speedup if np.ndim(now_s) else \
-            self.live_start_s + float(now_s) * self.speedup
+        """Event time (naive Unix s) of processing time ``now_s`` (a float or an array)."""
+        return self.live_start_s + np.asarray(now_s, dtype=np.float64) * self.speedup
 
     def start(self) -> None:
         """Start the hourly loop and the ``bad_model`` faults."""
