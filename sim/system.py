@@ -118,6 +118,7 @@ class System:
     build_wall_s: float = 0.0
     started: bool = False
     broker: Availability | None = None  # the broker faults' windows (sim.bus.availability)
+    orchestrator: Any = None  # the retraining loop (sim.services.orchestrator; None: none)
 
 
 def validated(scenario: Scenario) -> Scenario:
@@ -182,7 +183,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     )
     handlers: dict[str, Handler] = {}
     models: list[dict[str, Any]] = []
-    labels = None
+    labels, trained = None, None
     if last > Stage.INGESTOR:
         handlers, labels, trained = consumer_handlers(
             scenario, table, ledger, topics, last, ing.errors, say, rngs["label_delays"]
@@ -202,6 +203,10 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
         )
     wire_processing_faults(env, scenario, ing, deployments, windows, poison, rngs["retries"],
                            incidents)
+    from sim.services.retrain_wiring import build_orchestrator
+
+    orchestrator = build_orchestrator(env, scenario, table, ledger, deployments, trained, occ,
+                                      rngs, incidents, say)
     wire_drops(topics, groups, deployments, ledger, incidents)
     monitored: dict[str, Any] = {Ingress.name: ingress, **deployments}
     monitor = Monitor(env, ledger, list(groups.values()), monitored, ingress, cluster,
@@ -213,7 +218,7 @@ def build(scenario: Scenario, *, progress: bool = False) -> System:
     return System(
         scenario, env, paths, table, ledger, topics, groups, ingress, deployments, monitor,
         rngs, incidents, cluster, labels, models, occ, windows, callers,
-        build_wall_s=time.perf_counter() - t0, broker=broker,
+        build_wall_s=time.perf_counter() - t0, broker=broker, orchestrator=orchestrator,
     )
 
 
@@ -296,6 +301,8 @@ def start(s: System) -> simpy.Event:
     if s.broker is not None:
         env.process(broker_faults(env, s.faults, s.broker, s.incidents))
     s.cluster.start()
+    if s.orchestrator is not None:
+        s.orchestrator.start()
     start_autoscalers(env, {Ingress.name: s.ingress, **s.deployments}, s.incidents,
                       {k: g.lag for k, g in s.groups.items()}, sc)
     return done

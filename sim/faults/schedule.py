@@ -44,8 +44,8 @@ class Occurrence:
 
 def target_of(fault: Any) -> str:
     """What a fault acts on, as one string: a deployment key, ``topic[:partition]`` (topics
-    joined by ``,``; ``all topics`` for every topic), ``feature_store``, or
-    ``source->target``."""
+    joined by ``,``; ``all topics`` for every topic), ``feature_store``, ``model_training``
+    (a training outage), ``fraud_detector`` (a bad model), or ``source->target``."""
     kind = fault.kind
     if kind in ("pod_crash", "deployment_outage", "poison"):
         return str(fault.deployment)
@@ -55,6 +55,10 @@ def target_of(fault: Any) -> str:
         return f"{fault.topic}:{fault.partition}"
     if kind in ("slow_dependency", "failing_dependency"):
         return str(fault.dependency)
+    if kind == "training_outage":
+        return "model_training"
+    if kind == "bad_model":
+        return "fraud_detector"
     return f"{fault.source}->{fault.target}"
 
 

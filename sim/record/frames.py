@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from sim.faults.schedule import faults_frame
+from sim.record.drift_frames import alarm_incidents, daily_frame, drift_frame, drift_summary
 from sim.record.ledger import Outcome
 from sim.record.results import DEAD_LETTER_COLUMNS, SUMMARY_KEYS, Results, empty_dead_letters
-from sim.record.drift_frames import alarm_incidents, daily_frame, drift_frame, drift_summary
 from sim.topology import LABEL_FEED, MONITORING, ORCHESTRATOR, PIPELINE, STAGES, Stage, row_of
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ def transactions_frame(s: System) -> pd.DataFrame:
     cols["label"] = tab.fraud[:n].astype(np.int8)
     cols["alerted"] = led.alerted[:n]
     cols["model_version"] = led.model_version[:n]
+    cols["shadow_score"], cols["shadow_version"] = _shadow(s, n)
     cols["degraded"] = _degraded(s, n)
     names = np.array(
         ["in_flight"] + [_OUTCOME[o] for o in Outcome if o != Outcome.PENDING], dtype=object
@@ -86,6 +87,15 @@ def dead_letters_frame(s: System) -> pd.DataFrame:
     f = f.astype({"row": "int64", "attempts": "int64", "time_s": "float64",
                   "first_attempt_s": "float64"})
     return f.sort_values(["time_s", "row"], kind="stable").reset_index(drop=True)
+
+
+def _shadow(s: System, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shadow challenger's score and version per row (``sim.services.detector``)."""
+    dep = s.deployments.get(PIPELINE[Stage.DETECTOR].deployment)
+    h = dep.handler if dep is not None else None
+    if h is None or not hasattr(h, "shadow_score"):
+        return np.full(n, np.nan), np.full(n, -1, dtype=np.int32)
+    return h.shadow_score[:n].copy(), h.shadow_version[:n].copy()
 
 
 def _degraded(s: System, n: int) -> np.ndarray:
@@ -156,6 +166,7 @@ def summarise(
             )),
             **_scaling(s, metrics),
             "faults": len(s.faults),
+            "model_versions": _models_registered(s),
             "degraded": int(tx["degraded"].sum()),
             "dependency_retries": int(sum(c.retries for c in s.callers)),
             "breaker_opens": int(sum(c.breaker_opens for c in s.callers)),
@@ -165,6 +176,14 @@ def summarise(
         }
     )
     return {k: out[k] for k in SUMMARY_KEYS}
+
+
+def _models_registered(s: System) -> int:
+    """Model versions registered in the run (the initial one included)."""
+    orch = s.orchestrator
+    if orch is None:
+        return len(s.models)
+    return len(orch.registry)
 
 
 def _scaling(s: System, metrics: pd.DataFrame) -> dict[str, float | int]:
@@ -248,18 +267,9 @@ def assemble(s: System, wall_s: float) -> Results:
     if len(drift_alarms):
         incidents = pd.concat([incidents, drift_alarms], ignore_index=True).sort_values(
             "time_s", kind="stable", ignore_index=True)
-    models = pd.DataFrame(
-        s.models,
-        columns=[
-            "version",
-            "kind",
-            "train_start",
-            "train_end",
-            "n_train",
-            "n_train_frauds",
-            "train_average_precision",
-        ],
-    )
+    from sim.record.models import models_frame
+
+    models = models_frame(s)
     summary = pd.DataFrame([summarise(s, tx, counts, metrics, wall_s)])
     from sim.services.resilient_call import breaker_frame
 

@@ -7,7 +7,9 @@ Frames (units in column names; times are processing seconds since the start of t
   ``amount``, ``event_time`` (datetime64, naive), ``arrival_s``, ``{ingest,enrich,detect,alert}_
   {start,end}_s`` (NaN = not reached), ``latency_s`` (completion − arrival; NaN unless
   completed), ``score`` (probability of fraud), ``label`` (true TX_FRAUD), ``alerted``,
-  ``model_version`` (−1 = not scored), ``degraded`` (bool: scored with the card's cached
+  ``model_version`` (the version that scored it; −1 = not scored), ``shadow_score`` /
+  ``shadow_version`` (a shadow challenger's score of it, never alerted on; NaN / −1 without,
+  ``sim.services.detector``), ``degraded`` (bool: scored with the card's cached
   features after a failed feature-store call, ``sim.services.enricher``), ``outcome``
   (completed / in_flight / shed / dead_lettered / lost), ``outcome_stage`` (deployment
   where it ended or is), ``reason``,
@@ -38,8 +40,14 @@ Frames (units in column names; times are processing seconds since the start of t
   ``attempts``, ``time_s`` (when it was dead-lettered), ``first_attempt_s`` (when the first of
   those attempts started; NaN if not known). (What the ingestor and the queues' redrive
   dead-letter is in ``transactions`` and ``incidents``, not here.)
-- ``models``: ``version``, ``kind``, ``train_start``, ``train_end``, ``n_train``,
-  ``n_train_frauds``, ``train_average_precision``.
+- ``models``: one row per model version (and per failed training job, version −1): its
+  trigger, status, training window, labels used, job / registration / rollout / shadow /
+  rollback times, held-out metrics, transactions scored and alerted (columns:
+  ``sim.record.models``). With a retraining loop the incidents also hold ``model_loaded``
+  (``target`` the detector pod, ``detail`` "version=N start-up|hot-swap";
+  ``sim.services.rollout.pod_versions`` reads them as per-pod versions over time),
+  ``model_registered``, ``training_started`` / ``training_failed`` / ``training_dropped``,
+  ``shadow_promote`` / ``shadow_discard`` and ``guard_keep`` / ``guard_roll_back``.
 - ``faults``: one row per fault occurrence, in time order (``sim.faults.schedule.faults_frame``):
   ``fault`` (index in ``scenario.faults``), ``kind``, ``target`` (a deployment key,
   ``topic[:partition]``, ``feature_store`` or ``source->target``), ``start_s``, ``end_s`` (inf:
@@ -127,6 +135,8 @@ Keys of ``summary`` / ``summary.json`` (NaN when undefined), in order:
   ``event`` "alarm"; 0 without ``monitoring.drift``);
 - ``drift_detection_delay_s``: processing seconds from the first drift onset to the first
   alarm at or after it (None / null: no onset, or no alarm after it);
+- ``model_versions``: model versions registered in the run's registry (1: the version trained
+  before the run only; failed training jobs are not versions);
 - ``sim_time_s``: processing time simulated (s); ``wall_s``: wall time of build and run (s).
 """
 
@@ -193,6 +203,7 @@ SUMMARY_KEYS = (
     "breaker_opens",
     "drift_alarms",
     "drift_detection_delay_s",
+    "model_versions",
     "sim_time_s",
     "wall_s",
 )

@@ -7,8 +7,9 @@ delay, unreported frauds as genuine after ``delay_days``; history labels after `
 (``labels.feedback``, records appended to the table by :meth:`LabelTable.add`), and
 :class:`LabelHandler` gives them to ``FeatureStore.add_labels`` at the end of each poll; labels
 lost in an at-most-once crash are counted in ``Ledger.labels_lost``, as are labels the bus
-drops (shed by a full ``labels`` topic, deleted by retention). :meth:`LabelTable.feed` is the precomputed twin of the
-publisher (a ``ScheduledFeed`` at the same ticks), chosen in ``sim.engine``.
+drops (shed by a full ``labels`` topic, deleted by retention). :meth:`LabelTable.feed` is the
+precomputed twin of the publisher (a ``ScheduledFeed`` at the same ticks), chosen in
+``sim.engine``.
 """
 
 from __future__ import annotations

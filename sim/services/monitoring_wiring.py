@@ -10,10 +10,10 @@ from sim.bus import Producer
 from sim.pods import Handler
 from sim.record.ledger import Ledger
 from sim.scenario import Scenario
+from sim.services.drift_events import OrchestratorHandler
 from sim.services.drift_watch import DriftWatch
 from sim.services.label_store import LabelStore
 from sim.services.monitoring import MonitoringHandler
-from sim.services.orchestrator import OrchestratorHandler
 from sim.topology import DRIFT_TOPIC, MONITORING, ORCHESTRATOR, PIPELINE, Stage
 from sim.workload import TxTable
 

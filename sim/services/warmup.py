@@ -48,7 +48,8 @@ class TrainedModel:
 
     ``reference`` (shape (n_train, 15), the model features in ``FEATURE_COLUMNS`` order) and
     ``reference_scores`` (shape (n_train,)) are its training window's inputs and scores: the
-    reference of the monitoring-service's drift statistics.
+    reference of the monitoring-service's drift statistics. ``registry``: the run's one
+    ``ModelRegistry`` (later versions of the retraining loop go into it too).
     """
 
     model: Any
@@ -56,6 +57,7 @@ class TrainedModel:
     info: dict[str, Any]
     reference: np.ndarray | None = None
     reference_scores: np.ndarray | None = None
+    registry: Any = None  # the run's ModelRegistry, holding this version (the orchestrator's)
 
 
 def train_model(
@@ -127,7 +129,7 @@ def train_model(
         "train_average_precision": ap,
     }
     return TrainedModel(model=model, version=version, info=info, reference=X,
-                        reference_scores=train_scores)
+                        reference_scores=train_scores, registry=registry)
 
 
 def warm_store(history: pd.DataFrame, live_start_s: float, delay_days: int = 7) -> Any:
