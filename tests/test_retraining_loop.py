@@ -7,6 +7,7 @@ of every run (``sim.record.frames.assemble``) and again here."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from retraining_scenarios import DAY_S, scenario
 
@@ -181,3 +182,18 @@ def test_on_drift_trains_once_per_cooldown():
     m = res.models
     assert list(m["trigger"]) == ["initial", "drift", "drift"]
     assert np.allclose(m["job_start_s"].iloc[1:], [50.0, 100.0])
+
+
+def test_the_training_window_ends_gap_days_before_the_job():
+    """``retraining.gap_days`` None: the window ends ``labels.delay_days`` before the job's
+    event time (the handbook's delay period), and uses no label of the gap."""
+    s, res = _run(scenario(days=7.0, **{"retraining.gap_days": None}))
+    _conserved(res)
+    jobs = res.models[res.models["trigger"] == "scheduled"]
+    assert len(jobs) == 2
+    live_start, speed = s.table.live_start_s, s.scenario.workload.speedup
+    for _, j in jobs.iterrows():
+        now_event = live_start + j["job_start_s"] * speed
+        end = pd.Timestamp(now_event - 1 * 86400.0, unit="s")  # labels.delay_days = 1
+        assert pd.Timestamp(j["train_end"]) == end
+        assert pd.Timestamp(j["train_start"]) == end - pd.Timedelta(days=7)

@@ -237,8 +237,10 @@ class RetrainingSpec(_Frozen):
     (every ``every_days`` of event time), ``on_drift`` (on a ``drift-detected`` event, at most
     once per ``cooldown_days``) or ``both``. A job holds ``cpu`` cores for ``duration_s`` of
     processing time, then fits ``kind`` (None: ``model.kind``) on the labels known when it
-    started, over the last ``train_days`` of event time, evaluates it on the latest
-    ``eval_days`` labelled days and registers a version; the detector pods then load it one
+    started, over the ``train_days`` of event time that end ``gap_days`` before the job's event
+    time (None: ``labels.delay_days``, the handbook's delay period, whose labels are mostly not
+    known yet; 0 trains on whatever is known of the latest days, e.g. investigators' feedback),
+    evaluates it on the latest ``eval_days`` labelled days and registers a version; the detector pods then load it one
     after another, each taking ``model_load_s`` while it keeps scoring with the old one.
     """
 
@@ -246,6 +248,7 @@ class RetrainingSpec(_Frozen):
     every_days: float = Field(7.0, gt=0.0, le=365.0)
     cooldown_days: float = Field(1.0, ge=0.0, le=365.0)
     train_days: int = Field(7, ge=1, le=365)
+    gap_days: int | None = Field(None, ge=0, le=365)
     eval_days: int = Field(1, ge=1, le=365)
     kind: Literal[
         "logistic_regression", "decision_tree_depth_2", "decision_tree", "random_forest"

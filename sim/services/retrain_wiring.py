@@ -31,7 +31,8 @@ def build_orchestrator(
     history = history_features(table.history, sc.labels.delay_days)
     enricher = deployments[PIPELINE[Stage.ENRICHER].deployment].handler
     label_store = deployments[LABEL_FEED.deployment].handler.label_store
-    data = TrainingData(table, enricher.features, label_store, history, sc.labels.delay_days)
+    data = TrainingData(table, enricher.features, label_store, history, sc.labels.delay_days,
+                        sc.retraining.gap_days)
     outages = [(o.start_s, o.end_s) for o in occ if o.kind == "training_outage"]
     monitoring = deployments.get(MONITORING.deployment)
     orchestrator = Orchestrator(

@@ -1,7 +1,8 @@
 """What a training job of the model-training-service fits on, and the fit itself.
 
 :meth:`TrainingData.select` takes, at a job's start (processing time ``now_s``, event time
-``t``), the rows of the last ``train_days`` of event time before ``t`` whose label is known:
+``t``), the rows of the ``train_days`` of event time ending ``gap_days`` before ``t``
+(``retraining.gap_days``, by default the label delay) whose label is known:
 
 - live rows: ``LabelStore.known_at_s <= now_s`` (the label feed's consumer has applied the
   label), with the features the feature-enricher served for them (the logged online features,
@@ -87,15 +88,20 @@ class TrainingData:
         :func:`history_features` of the history.
     delay_days : int
         ``labels.delay_days``: a history label is known ``delay_days`` after its transaction.
+    gap_days : int or None
+        ``retraining.gap_days``: the training window ends this many days before the job's
+        event time (None: ``delay_days``).
     """
 
     def __init__(self, table: Any, features: np.ndarray, label_store: Any,
-                 history: dict[str, np.ndarray], delay_days: int) -> None:
+                 history: dict[str, np.ndarray], delay_days: int,
+                 gap_days: int | None = 0) -> None:
         self.table = table
         self.features = features
         self.label_store = label_store
         self.history = history
         self.delay_s = float(delay_days) * SECONDS_PER_DAY
+        self.gap_s = float(delay_days if gap_days is None else gap_days) * SECONDS_PER_DAY
 
     def known(self, now_s: float) -> np.ndarray:
         """Live rows whose label is known at processing time ``now_s`` (the label availability
@@ -103,7 +109,9 @@ class TrainingData:
         return self.label_store.known(now_s)
 
     def select(self, now_s: float, event_now_s: float, train_days: int) -> TrainingSet:
-        """The labelled rows of the ``train_days`` days of event time before ``event_now_s``."""
+        """The labelled rows of the ``train_days`` days of event time that end ``gap_days``
+        before ``event_now_s``."""
+        event_now_s = event_now_s - self.gap_s
         start = event_now_s - train_days * SECONDS_PER_DAY
         t = self.table.event_time_s
         n = len(self.features)
