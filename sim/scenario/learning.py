@@ -240,8 +240,9 @@ class RetrainingSpec(_Frozen):
     started, over the ``train_days`` of event time that end ``gap_days`` before the job's event
     time (None: ``labels.delay_days``, the handbook's delay period, whose labels are mostly not
     known yet; 0 trains on whatever is known of the latest days, e.g. investigators' feedback),
-    evaluates it on the latest ``eval_days`` labelled days and registers a version; the detector pods then load it one
-    after another, each taking ``model_load_s`` while it keeps scoring with the old one.
+    evaluates it on the latest ``eval_days`` labelled days and registers a version; the
+    detector pods then load it one after another, each taking ``model_load_s`` while it keeps
+    scoring with the old one.
     """
 
     policy: Literal["none", "scheduled", "on_drift", "both"] = "none"
