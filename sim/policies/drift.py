@@ -59,14 +59,18 @@ def next_check(day0_s: float, interval_days: float, newest_event_s: float,
 
 
 def check_statistics(
-    reference: np.ndarray, current: np.ndarray, names: list[str], spec: MonitoringSpec
+    reference: np.ndarray | list[np.ndarray], current: np.ndarray, names: list[str],
+    spec: MonitoringSpec,
 ) -> list[Statistic]:
     """Every statistic of ``spec.statistics`` on every column, reference vs current.
 
     Parameters
     ----------
-    reference, current : numpy.ndarray of float, shape (n, c) and (m, c)
-        The monitored columns (``names``, in order) of the reference and the current window.
+    reference : numpy.ndarray of float, shape (n, c), or list of c arrays
+        The reference of each monitored column (``names``, in order); a list when the columns'
+        references differ in length (the score's is the first window a version served).
+    current : numpy.ndarray of float, shape (m, c)
+        The monitored columns of the current window.
     names : list of str, length c
     spec : MonitoringSpec
 
@@ -84,10 +88,12 @@ def check_statistics(
     >>> [(x.statistic, x.alarm) for x in out]
     [('psi', True), ('ks', True)]
     """
+    refs = ([reference[:, j] for j in range(reference.shape[1])]
+            if isinstance(reference, np.ndarray) else list(reference))
     n_ks = len(names) if "ks" in spec.statistics else 0
     out = []
     for j, name in enumerate(names):
-        ref, cur = reference[:, j], current[:, j]
+        ref, cur = refs[j], current[:, j]
         if "psi" in spec.statistics:
             v = psi(ref, cur, spec.psi_bins)
             out.append(Statistic("psi", name, v, spec.psi_threshold, v > spec.psi_threshold))
@@ -121,7 +127,7 @@ def delayed_day_metrics(
     ...                     np.array([0.9, 0.2, 0.5]), np.array([True, True, False]), 1)
     (1.0, 1.0, 0.6666666666666666)
     """
-    from tinybots.metrics import average_precision
+    from tinybots.metrics import average_precision, card_precision_at_k
 
     n = len(card)
     share = float(known.mean()) if n else math.nan
@@ -129,6 +135,6 @@ def delayed_day_metrics(
     ap = average_precision(y, s) if 0 < y.sum() < len(y) else math.nan
     if not len(y):
         return ap, math.nan, share
-    top = (pd.DataFrame({"c": c, "s": s, "y": y}).groupby("c").max()
-           .sort_values("s", ascending=False, kind="mergesort").head(k))
-    return ap, float(top["y"].sum()) / k, share
+    day = pd.DataFrame({"TX_TIME_DAYS": 0, "CUSTOMER_ID": c, "TX_FRAUD": y, "score": s})
+    cp = card_precision_at_k(day, k, score_column="score", remove_detected=False)
+    return ap, float(cp.per_day.iloc[0]), share

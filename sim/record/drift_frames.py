@@ -22,8 +22,9 @@ DRIFT_COLUMNS = {"event": "object", "kind": "object", "statistic": "object", "fe
                  "time_s": "float64", "event_time": "datetime64[ns]", "delay_s": "float64"}
 DAILY_COLUMNS = {"day": "int64", "date": "datetime64[ns]", "n": "int64", "frauds": "int64",
                  "auc_roc": "float64", "average_precision": "float64",
-                 "card_precision_at_100": "float64", "delayed_average_precision": "float64",
-                 "delayed_card_precision_at_100": "float64", "labels_known_share": "float64"}
+                 "card_precision_at_100": "float64", "k": "int64",
+                 "card_precision_at_k": "float64", "delayed_average_precision": "float64",
+                 "delayed_card_precision_at_k": "float64", "labels_known_share": "float64"}
 
 
 def empty_drift() -> pd.DataFrame:
@@ -87,9 +88,12 @@ def drift_frame(s: System) -> pd.DataFrame:
 
 def daily_frame(s: System, tx: pd.DataFrame) -> pd.DataFrame:
     """Per live event day (days after the live window's first midnight) of the scored
-    transactions: true-label AUC ROC, AP and CP@100 (top 100 cards by their max score that
-    day, compromised share; no card removed), and the monitoring-service's delayed AP / CP@k
-    and share of labels known at its last check (NaN without ``monitoring.drift``)."""
+    transactions: true-label AUC ROC, AP, CP@100 and CP@k with k = ``monitoring.k`` (the
+    handbook's reported CP@k, ``tinybots.metrics.card_precision_at_k``: the top k cards by
+    their max score that day, compromised share, cards found on earlier days removed; k = 100
+    by default, the handbook's 100 cards a day of a 5,000-card bank), and the
+    monitoring-service's delayed AP / CP@k and share of labels known at its last check (NaN
+    without ``monitoring.drift``)."""
     from sim.policies.drift import delayed_day_metrics
     from tinybots.metrics import auc_roc
 
@@ -100,19 +104,29 @@ def daily_frame(s: System, tx: pd.DataFrame) -> pd.DataFrame:
     ev = scored["event_time"].to_numpy().astype("datetime64[ms]").astype(np.int64) / 1e3
     day = np.floor((ev - day0) / 86400.0).astype(np.int64)
     w = _watch(s)
+    k = s.scenario.monitoring.k
+    from tinybots.metrics import card_precision_at_k
+
+    frame = pd.DataFrame({"TX_TIME_DAYS": day, "CUSTOMER_ID": scored["customer_id"].to_numpy(),
+                          "TX_FRAUD": scored["label"].to_numpy(np.int64),
+                          "score": scored["score"].to_numpy()})
+    cp100 = card_precision_at_k(frame, 100, score_column="score").per_day
+    cpkd = card_precision_at_k(frame, k, score_column="score").per_day
     rows = []
     for d in np.unique(day).tolist():
         g = scored[day == d]
         y, sc = g["label"].to_numpy(np.int64), g["score"].to_numpy()
         both = 0 < y.sum() < len(y)
-        ap, cp, _ = delayed_day_metrics(g["customer_id"].to_numpy(), y, sc,
-                                        np.ones(len(g), dtype=bool), 100)
+        ap, _, _ = delayed_day_metrics(g["customer_id"].to_numpy(), y, sc,
+                                       np.ones(len(g), dtype=bool), k)
+        cp, cpk = float(cp100.get(d, math.nan)), float(cpkd.get(d, math.nan))
         dap, dcp, share, _ = (w.daily.get(d, (math.nan,) * 4) if w is not None
                               else (math.nan,) * 4)
         rows.append({"day": d, "date": pd.Timestamp((day0 + d * 86400.0) * 1e9), "n": len(g),
                      "frauds": int(y.sum()), "auc_roc": auc_roc(y, sc) if both else math.nan,
-                     "average_precision": ap, "card_precision_at_100": cp,
-                     "delayed_average_precision": dap, "delayed_card_precision_at_100": dcp,
+                     "average_precision": ap, "card_precision_at_100": cp, "k": k,
+                     "card_precision_at_k": cpk,
+                     "delayed_average_precision": dap, "delayed_card_precision_at_k": dcp,
                      "labels_known_share": share})
     return pd.DataFrame(rows).astype(DAILY_COLUMNS)[list(DAILY_COLUMNS)]
 

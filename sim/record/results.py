@@ -69,9 +69,11 @@ Frames (units in column names; times are processing seconds since the start of t
   incident. Empty without ``monitoring.drift`` and drift.
 - ``daily``: per live event day of the scored transactions (``day`` after the live window's
   first midnight, ``date``): ``n``, ``frauds``, true-label ``auc_roc``,
-  ``average_precision`` and ``card_precision_at_100`` (the day's top 100 cards by max score,
-  compromised share, no card removed), and the monitoring-service's delayed
-  ``delayed_average_precision`` / ``delayed_card_precision_at_100`` over the labels known at
+  ``average_precision``, ``card_precision_at_100`` (the day's top 100 cards by max score,
+  compromised share, cards found on earlier days removed: the handbook's CP@100) and
+  ``card_precision_at_k`` (the same for the top ``k``
+  = ``monitoring.k`` cards), and the monitoring-service's delayed
+  ``delayed_average_precision`` / ``delayed_card_precision_at_k`` over the labels known at
   its last check (unknown labels left out) with ``labels_known_share`` (NaN without
   ``monitoring.drift``).
 - ``summary``: one row; its keys follow.

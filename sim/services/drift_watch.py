@@ -71,7 +71,8 @@ class DriftWatch:
         self.names = list(spec.features) if spec.features is not None else list(
             DEFAULT_COLUMNS)
         self._cols = [FEATURE_COLUMNS.index(n) if n != "score" else -1 for n in self.names]
-        self.reference = np.empty((0, len(self.names)))
+        self.reference: list[np.ndarray] = []  # per monitored column (set_reference)
+        self._score_pending = False  # the score's reference is the next full window
         self.version = -1
         # the first check point whose window lies in the live window (a window reaching before
         # the live start would miss the night's transactions: a false alarm of the calendar)
@@ -86,12 +87,18 @@ class DriftWatch:
         self.checks: list[dict[str, Any]] = []
         self.daily: dict[int, tuple[float, float, float, float]] = {}
 
-    def set_reference(self, X: np.ndarray, scores: np.ndarray, version: int) -> None:
+    def set_reference(self, X: np.ndarray, scores: np.ndarray | None, version: int) -> None:
         """Compare with model ``version``'s training window from now on: ``X`` its feature
-        matrix (shape (n, 15), ``FEATURE_COLUMNS`` order) and ``scores`` its scores (n,)."""
-        full = np.column_stack([np.asarray(X, dtype=np.float64),
-                                np.asarray(scores, dtype=np.float64)])
-        self.reference = full[:, [c if c >= 0 else full.shape[1] - 1 for c in self._cols]]
+        matrix (shape (n, 15), ``FEATURE_COLUMNS`` order).
+
+        The score's reference is the first full window of scores the version serves after
+        this call, not ``scores`` (its scores on its own training rows, accepted for the
+        signature): in-sample scores of a flexible model (a random forest's are close to 0 and
+        1 on the rows it was fitted on) are not what it gives new data, and KS would alarm on
+        every check. The score is not checked until that window is there."""
+        X = np.asarray(X, dtype=np.float64)
+        self.reference = [X[:, c] if c >= 0 else np.empty(0) for c in self._cols]
+        self._score_pending = -1 in self._cols
         self.version = int(version)
 
     def _matrix(self, rows: np.ndarray) -> np.ndarray:
@@ -132,11 +139,20 @@ class DriftWatch:
         check: dict[str, Any] = {"time_s": now_s, "event_time_s": point_s,
                                  "n_current": 0, "stats": []}
         self.checks.append(check)
+        n_ref = len(self.reference[0]) if self.reference else 0
         base = {"time_s": now_s, "event_time_s": point_s, "window_days": spec.window_days,
-                "n_reference": len(self.reference), "model_version": self.version}
-        if len(cur) >= spec.min_window_rows and len(self.reference):
+                "n_reference": n_ref, "model_version": self.version}
+        if len(cur) >= spec.min_window_rows and n_ref:
             check["n_current"] = len(cur)
-            check["stats"] = check_statistics(self.reference, self._matrix(cur), self.names,
+            cols = list(range(len(self.names)))
+            current = self._matrix(cur)
+            if self._score_pending:  # this window is the score's reference
+                j = self._cols.index(-1)
+                self.reference[j] = current[:, j].copy()
+                self._score_pending = False
+                cols.remove(j)
+            check["stats"] = check_statistics([self.reference[j] for j in cols],
+                                              current[:, cols], [self.names[j] for j in cols],
                                               spec)
             self.alarms += [{**base, "statistic": s.statistic, "feature": s.feature,
                              "value": s.value, "threshold": s.threshold,

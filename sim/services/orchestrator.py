@@ -144,7 +144,8 @@ class Orchestrator:
         entry = self.registry.register(
             model, kind=self.kind, training_window=(start.date(), end.date()),
             features=list(FEATURE_COLUMNS), metrics=metrics,
-            created_at=pd.Timestamp(self.event_time(self.env.now), unit="s").to_pydatetime())
+            created_at=pd.Timestamp(self.event_time(self.env.now), unit="s").floor("us")
+            .to_pydatetime())
         v = int(entry.version)
         self.handler.add_version(v, model)
         row = {**self._row(trigger, ts, start_s), **metrics, "version": v, "status": "registered",
