@@ -4,10 +4,12 @@ Every ``check_interval_days`` of event time (a check is due when the newest cons
 event time passes the next check point, ``sim.policies.drift.next_check``) it compares the
 consumed, scored transactions of the last ``window_days`` of event time before the check point
 with the reference (the serving model's training window, ``TrainedModel.reference`` and
-``reference_scores``; :meth:`DriftWatch.set_reference` replaces it on a rollout): PSI and KS
-per monitored column (``sim.policies.drift.check_statistics``), skipped below
-``min_window_rows``. At each check it also recomputes the delayed AP and CP@k of every live
-event day from the labels the ``LabelStore`` knows now, and feeds the streaming detector
+``reference_scores``; :meth:`DriftWatch.set_reference` replaces it on a rollout), by default
+its rows matched to the window's weekday / weekend mix (``monitoring.calendar_matched``,
+``sim.policies.drift.calendar_match``): PSI and KS per monitored column
+(``sim.policies.drift.check_statistics``), skipped below ``min_window_rows``. At each check
+it also recomputes the delayed AP and CP@k of every live event day from the labels the
+``LabelStore`` knows now, and feeds the streaming detector
 (``monitoring.detector``, river) the error ``|label − score|`` of each label that became known
 since the last check, in the order they became known. Each alarm is a dict (:data:`ALARM_KEYS`)
 appended to :attr:`DriftWatch.alarms`, whose index is the record produced on the
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from sim.bus import Producer
-from sim.policies.drift import check_statistics, delayed_day_metrics, next_check
+from sim.policies.drift import calendar_match, check_statistics, delayed_day_metrics, next_check
 from sim.process import ProcessGenerator
 from sim.record.ledger import Ledger
 from sim.scenario.learning import MonitoringSpec
@@ -32,6 +34,8 @@ from tinybots.drift import StreamDetector
 from tinybots.schema import FEATURE_COLUMNS
 
 __all__ = ["ALARM_KEYS", "DEFAULT_COLUMNS", "DriftWatch"]
+
+_WEEKEND = FEATURE_COLUMNS.index("TX_DURING_WEEKEND")
 
 DEFAULT_COLUMNS = (*(c for c in FEATURE_COLUMNS if c != "TX_DURING_WEEKEND"), "score")
 """The columns monitored when ``monitoring.features`` is None: the model features but the
@@ -56,7 +60,8 @@ class DriftWatch:
         Every alarm, in time order (:data:`ALARM_KEYS`).
     checks : list of dict
         One per check: ``time_s``, ``event_time_s``, ``n_current`` (0: skipped, too few rows),
-        and ``stats`` (list of ``sim.policies.drift.Statistic``).
+        ``n_reference`` (the reference rows compared, after the calendar match) and ``stats``
+        (list of ``sim.policies.drift.Statistic``).
     daily : dict of int to tuple
         Per live event day (days after the first midnight): ``(average_precision,
         card_precision_at_k, share_known, time_s)`` at the last check.
@@ -72,6 +77,7 @@ class DriftWatch:
             DEFAULT_COLUMNS)
         self._cols = [FEATURE_COLUMNS.index(n) if n != "score" else -1 for n in self.names]
         self.reference = np.empty((0, len(self.names)))
+        self._ref_weekend = np.empty(0)
         self.version = -1
         # the first check point whose window lies in the live window (a window reaching before
         # the live start would miss the night's transactions: a false alarm of the calendar)
@@ -92,6 +98,7 @@ class DriftWatch:
         full = np.column_stack([np.asarray(X, dtype=np.float64),
                                 np.asarray(scores, dtype=np.float64)])
         self.reference = full[:, [c if c >= 0 else full.shape[1] - 1 for c in self._cols]]
+        self._ref_weekend = full[:, _WEEKEND]
         self.version = int(version)
 
     def _matrix(self, rows: np.ndarray) -> np.ndarray:
@@ -130,14 +137,17 @@ class DriftWatch:
         spec = self.spec
         cur = rows[(ev > point_s - spec.window_days * 86400.0) & (ev <= point_s)]
         check: dict[str, Any] = {"time_s": now_s, "event_time_s": point_s,
-                                 "n_current": 0, "stats": []}
+                                 "n_current": 0, "n_reference": 0, "stats": []}
         self.checks.append(check)
+        ref = self.reference
+        if spec.calendar_matched and len(cur) and len(ref):
+            ref = ref[calendar_match(self._ref_weekend, self.enricher.features[cur, _WEEKEND])]
         base = {"time_s": now_s, "event_time_s": point_s, "window_days": spec.window_days,
-                "n_reference": len(self.reference), "model_version": self.version}
-        if len(cur) >= spec.min_window_rows and len(self.reference):
+                "n_reference": len(ref), "model_version": self.version}
+        if len(cur) >= spec.min_window_rows and len(ref):
             check["n_current"] = len(cur)
-            check["stats"] = check_statistics(self.reference, self._matrix(cur), self.names,
-                                              spec)
+            check["n_reference"] = len(ref)
+            check["stats"] = check_statistics(ref, self._matrix(cur), self.names, spec)
             self.alarms += [{**base, "statistic": s.statistic, "feature": s.feature,
                              "value": s.value, "threshold": s.threshold,
                              "n_current": len(cur)} for s in check["stats"] if s.alarm]
