@@ -8,6 +8,10 @@ alarm, and the delayed quality metrics.
   monitored column of the current window against the reference (the serving model's
   training window; ``tinybots.drift``). Evidently and NannyML use the same pair of tests for
   numerical drift (PSI's rule of thumb 0.1 / 0.25: Siddiqi 2006, *Credit Risk Scorecards*).
+- :func:`calendar_match`: the reference rows a check compares with, matched on the calendar
+  flag ``TX_DURING_WEEKEND`` to the current window's weekday / weekend mix (a one-day window
+  is all weekdays or all weekend, the training week is 5:2; the score, through the model's
+  weekend coefficient, differs between the two, which is the calendar, not drift).
 - :func:`delayed_day_metrics`: AP and CP@k of one event day over the transactions whose label
   is known at the check (unknown labels are left out, not counted as genuine: a fraud not yet
   reported is not yet a miss), with the share known.
@@ -24,9 +28,16 @@ import pandas as pd
 from sim.scenario.learning import MonitoringSpec
 from tinybots.drift import ks, psi
 
-__all__ = ["Statistic", "check_statistics", "delayed_day_metrics", "next_check"]
+__all__ = ["FALSE_ALARM_RATE_PER_CHECK", "Statistic", "calendar_match", "check_statistics",
+           "delayed_day_metrics", "next_check"]
 
 _DAY_S = 86400.0
+
+FALSE_ALARM_RATE_PER_CHECK = 0.05
+"""The stated false-alarm rate of the default ``MonitoringSpec``: the share of checks without
+drift at which any statistic (PSI, KS or the stream detector) alarms, at most (see
+``MonitoringSpec``'s docstring for the measured figures; ``tests/test_drift_false_alarms.py``
+checks it with a Clopper-Pearson interval over replications)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,41 @@ def next_check(day0_s: float, interval_days: float, newest_event_s: float,
         return None
     step = interval_days * _DAY_S
     return day0_s + math.floor((newest_event_s - day0_s) / step) * step
+
+
+def calendar_match(reference_flag: np.ndarray, current_flag: np.ndarray) -> np.ndarray:
+    """Indices of the reference rows with the current window's mix of ``flag`` values.
+
+    Post-stratification on a calendar flag: each value keeps its share of the current window,
+    with as many reference rows as the scarcest value allows, taken evenly spaced in time
+    order (deterministic). A value of the current window absent from the reference: the whole
+    reference (nothing to match).
+
+    Parameters
+    ----------
+    reference_flag, current_flag : numpy.ndarray, shape (n,) and (m,)
+        The flag (``TX_DURING_WEEKEND``) of the reference rows (in time order) and the current
+        window's.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Sorted indices into the reference.
+
+    >>> calendar_match(np.array([0, 0, 1, 0, 0, 1, 0]), np.zeros(3)).tolist()
+    [0, 1, 3, 4, 6]
+    >>> calendar_match(np.array([0, 0, 1, 0, 0, 1, 0]), np.array([0, 1])).tolist()
+    [0, 2, 5, 6]
+    """
+    values, counts = np.unique(current_flag, return_counts=True)
+    pools = [np.flatnonzero(reference_flag == v) for v in values]
+    share = counts / counts.sum()
+    if not len(values) or any(not len(p) for p in pools):
+        return np.arange(len(reference_flag))
+    total = min(len(p) / s for p, s in zip(pools, share, strict=True))
+    out = [p[np.unique(np.round(np.linspace(0, len(p) - 1, min(len(p), max(
+        1, round(total * s))))).astype(np.int64))] for p, s in zip(pools, share, strict=True)]
+    return np.sort(np.concatenate(out))
 
 
 def check_statistics(

@@ -4,10 +4,12 @@ Every ``check_interval_days`` of event time (a check is due when the newest cons
 event time passes the next check point, ``sim.policies.drift.next_check``) it compares the
 consumed, scored transactions of the last ``window_days`` of event time before the check point
 with the reference (the serving model's training window, ``TrainedModel.reference`` and
-``reference_scores``; :meth:`DriftWatch.set_reference` replaces it on a rollout): PSI and KS
-per monitored column (``sim.policies.drift.check_statistics``), skipped below
-``min_window_rows``. At each check it also recomputes the delayed AP and CP@k of every live
-event day from the labels the ``LabelStore`` knows now, and feeds the streaming detector
+``reference_scores``; :meth:`DriftWatch.set_reference` replaces it on a rollout), by default
+its rows matched to the window's weekday / weekend mix (``monitoring.calendar_matched``,
+``sim.policies.drift.calendar_match``): PSI and KS per monitored column
+(``sim.policies.drift.check_statistics``), skipped below ``min_window_rows``. At each check
+it also recomputes the delayed AP and CP@k of every live event day from the labels the
+``LabelStore`` knows now, and feeds the streaming detector
 (``monitoring.detector``, river) the error ``|label − score|`` of each label that became known
 since the last check, in the order they became known. Each alarm is a dict (:data:`ALARM_KEYS`)
 appended to :attr:`DriftWatch.alarms`, whose index is the record produced on the
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from sim.bus import Producer
-from sim.policies.drift import check_statistics, delayed_day_metrics, next_check
+from sim.policies.drift import calendar_match, check_statistics, delayed_day_metrics, next_check
 from sim.process import ProcessGenerator
 from sim.record.ledger import Ledger
 from sim.scenario.learning import MonitoringSpec
@@ -31,7 +33,12 @@ from sim.workload import TxTable
 from tinybots.drift import StreamDetector
 from tinybots.schema import FEATURE_COLUMNS
 
+SCORE_REFERENCE_DAYS = 7
+"""Days of served scores that make the score's reference (a week: the calendar's mix)."""
+
 __all__ = ["ALARM_KEYS", "DEFAULT_COLUMNS", "DriftWatch"]
+
+_WEEKEND = FEATURE_COLUMNS.index("TX_DURING_WEEKEND")
 
 DEFAULT_COLUMNS = (*(c for c in FEATURE_COLUMNS if c != "TX_DURING_WEEKEND"), "score")
 """The columns monitored when ``monitoring.features`` is None: the model features but the
@@ -56,7 +63,8 @@ class DriftWatch:
         Every alarm, in time order (:data:`ALARM_KEYS`).
     checks : list of dict
         One per check: ``time_s``, ``event_time_s``, ``n_current`` (0: skipped, too few rows),
-        and ``stats`` (list of ``sim.policies.drift.Statistic``).
+        ``n_reference`` (the reference rows compared, after the calendar match) and ``stats``
+        (list of ``sim.policies.drift.Statistic``).
     daily : dict of int to tuple
         Per live event day (days after the first midnight): ``(average_precision,
         card_precision_at_k, share_known, time_s)`` at the last check.
@@ -71,8 +79,14 @@ class DriftWatch:
         self.names = list(spec.features) if spec.features is not None else list(
             DEFAULT_COLUMNS)
         self._cols = [FEATURE_COLUMNS.index(n) if n != "score" else -1 for n in self.names]
-        self.reference: list[np.ndarray] = []  # per monitored column (set_reference)
-        self._score_pending = False  # the score's reference is the next full window
+        self.reference = np.empty((0, len(self.names)))  # the training window's rows
+        self._ref_weekend = np.empty(0)
+        # the score's reference: the scores (and weekend flags) of the first
+        # SCORE_REFERENCE_DAYS the version served (set_reference)
+        self._score_ref = np.empty(0)
+        self._score_weekend = np.empty(0)
+        self._score_from_s: float | None = None
+        self._score_pending = False
         self.version = -1
         # the first check point whose window lies in the live window (a window reaching before
         # the live start would miss the night's transactions: a false alarm of the calendar)
@@ -91,14 +105,17 @@ class DriftWatch:
         """Compare with model ``version``'s training window from now on: ``X`` its feature
         matrix (shape (n, 15), ``FEATURE_COLUMNS`` order).
 
-        The score's reference is the first full window of scores the version serves after
-        this call, not ``scores`` (its scores on its own training rows, accepted for the
-        signature): in-sample scores of a flexible model (a random forest's are close to 0 and
-        1 on the rows it was fitted on) are not what it gives new data, and KS would alarm on
-        every check. The score is not checked until that window is there."""
+        The score's reference is the scores of the first :data:`SCORE_REFERENCE_DAYS` days of
+        event time the version serves after this call, not ``scores`` (its scores on its own
+        training rows, accepted for the signature): in-sample scores of a flexible model (a
+        random forest's are close to 0 and 1 on the rows it was fitted on) are not what it
+        gives new data, and KS would alarm on every check. Until those days are served the
+        score is not checked."""
         X = np.asarray(X, dtype=np.float64)
-        self.reference = [X[:, c] if c >= 0 else np.empty(0) for c in self._cols]
+        self.reference = X[:, [c if c >= 0 else 0 for c in self._cols]]
+        self._ref_weekend = X[:, _WEEKEND]
         self._score_pending = -1 in self._cols
+        self._score_from_s = None
         self.version = int(version)
 
     def _matrix(self, rows: np.ndarray) -> np.ndarray:
@@ -137,28 +154,52 @@ class DriftWatch:
         spec = self.spec
         cur = rows[(ev > point_s - spec.window_days * 86400.0) & (ev <= point_s)]
         check: dict[str, Any] = {"time_s": now_s, "event_time_s": point_s,
-                                 "n_current": 0, "stats": []}
+                                 "n_current": 0, "n_reference": 0, "stats": []}
         self.checks.append(check)
-        n_ref = len(self.reference[0]) if self.reference else 0
+        ref = self.reference
+        if spec.calendar_matched and len(cur) and len(ref):
+            ref = ref[calendar_match(self._ref_weekend, self.enricher.features[cur, _WEEKEND])]
         base = {"time_s": now_s, "event_time_s": point_s, "window_days": spec.window_days,
-                "n_reference": n_ref, "model_version": self.version}
-        if len(cur) >= spec.min_window_rows and n_ref:
+                "n_reference": len(ref), "model_version": self.version}
+        if len(cur) >= spec.min_window_rows and len(ref):
             check["n_current"] = len(cur)
-            cols = list(range(len(self.names)))
+            check["n_reference"] = len(ref)
             current = self._matrix(cur)
-            if self._score_pending:  # this window is the score's reference
+            refs = [ref[:, j] for j in range(ref.shape[1])]
+            cols = list(range(len(self.names)))
+            if -1 in self._cols:
                 j = self._cols.index(-1)
-                self.reference[j] = current[:, j].copy()
-                self._score_pending = False
-                cols.remove(j)
-            check["stats"] = check_statistics([self.reference[j] for j in cols],
-                                              current[:, cols], [self.names[j] for j in cols],
-                                              spec)
+                score_ref = self._score_reference(rows, ev, point_s, cur)
+                if score_ref is None:
+                    cols.remove(j)
+                else:
+                    refs[j] = score_ref
+            check["stats"] = check_statistics([refs[j] for j in cols], current[:, cols],
+                                              [self.names[j] for j in cols], spec)
             self.alarms += [{**base, "statistic": s.statistic, "feature": s.feature,
                              "value": s.value, "threshold": s.threshold,
                              "n_current": len(cur)} for s in check["stats"] if s.alarm]
         self._delayed(rows, now_s)
         self._detect(now_s, base)
+
+    def _score_reference(self, rows: np.ndarray, ev: np.ndarray, point_s: float,
+                         cur: np.ndarray) -> np.ndarray | None:
+        """The score's reference for the check at ``point_s`` (calendar-matched to ``cur``),
+        or None while the version has served fewer than SCORE_REFERENCE_DAYS."""
+        if self._score_pending:
+            if self._score_from_s is None:  # the version's first check: its days start here
+                self._score_from_s = point_s - self.spec.window_days * 86400.0
+            if point_s - self._score_from_s < SCORE_REFERENCE_DAYS * 86400.0:
+                return None
+            served = rows[(ev > self._score_from_s) & (ev <= point_s)]
+            self._score_ref = self.ledger.score[served]
+            self._score_weekend = self.enricher.features[served, _WEEKEND]
+            self._score_pending = False
+            return None  # this window is part of the reference
+        ref = self._score_ref
+        if self.spec.calendar_matched and len(ref):
+            ref = ref[calendar_match(self._score_weekend, self.enricher.features[cur, _WEEKEND])]
+        return ref if len(ref) else None
 
     def _delayed(self, rows: np.ndarray, now_s: float) -> None:
         """The delayed AP / CP@k of every live event day, from the labels known at ``now_s``."""
