@@ -133,9 +133,7 @@ def shadow_verdict(
     >>> shadow_verdict(0.52, 0.5, 300, 3.0, days=2.0, min_labels=200, margin=0.05)
     'discard'
     """
-    if elapsed_days < days or n_labels < min_labels:
-        return "wait"
-    if math.isnan(challenger) or math.isnan(champion):
+    if not _judgeable(challenger, champion, n_labels, elapsed_days, days, min_labels):
         return "wait"
     return "promote" if challenger > champion + margin else "discard"
 
@@ -155,8 +153,13 @@ def guard_verdict(
     >>> guard_verdict(0.1, 0.6, 500, 0.5, after_days=1.0, min_labels=200, min_ratio=0.5)
     'wait'
     """
-    if elapsed_days < after_days or n_labels < min_labels:
-        return "wait"
-    if math.isnan(new) or math.isnan(previous):
+    if not _judgeable(new, previous, n_labels, elapsed_days, after_days, min_labels):
         return "wait"
     return "roll_back" if new < min_ratio * previous else "keep"
+
+
+def _judgeable(a: float, b: float, n_labels: int, elapsed_days: float, need_days: float,
+               min_labels: int) -> bool:
+    """Enough time and labels have passed, and both delayed metrics are defined."""
+    return (elapsed_days >= need_days and n_labels >= min_labels
+            and not math.isnan(a) and not math.isnan(b))

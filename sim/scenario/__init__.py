@@ -20,6 +20,7 @@ import yaml
 from pydantic import Field, model_validator
 
 from sim.scenario.base import Frozen as _Frozen
+from sim.scenario.base import check_kinds
 from sim.scenario.bus import (
     BusSpec,
     KafkaSpec,
@@ -83,6 +84,7 @@ from sim.scenario.learning import (
     WeeklyProfile,
     learning_errors,
 )
+from sim.scenario.pipeline import AlertSpec, EngineSpec, ModelSpec
 from sim.scenario.resilience import (
     BreakerSpec,
     BulkheadSpec,
@@ -173,34 +175,6 @@ __all__ = [
 PRESET_DIR = Path(__file__).parent.parent / "presets"
 StageName = Literal[tuple(row.deployment for row in PIPELINE)]  # type: ignore[valid-type]
 """A pipeline stage's deployment key (``sim.topology.PIPELINE``), e.g. ``last_stage``."""
-class AlertSpec(_Frozen):
-    """Alert when score >= ``threshold``, at most ``cards_per_day`` cards per event day."""
-
-    threshold: float = Field(0.5, ge=0.0, le=1.0)
-    cards_per_day: int = Field(100, ge=0, le=10_000_000)
-
-
-class ModelSpec(_Frozen):
-    """The model: ``kind`` trained on ``train_days`` ending ``gap_days`` before the live day."""
-
-    kind: Literal[
-        "logistic_regression", "decision_tree_depth_2", "decision_tree", "random_forest"
-    ] = "logistic_regression"
-    train_days: int = Field(7, ge=1, le=365)
-    gap_days: int = Field(7, ge=0, le=365)
-
-
-class EngineSpec(_Frozen):
-    """How the run is computed, not what it models (``sim.engine``).
-
-    ``fast_paths``: ``auto`` plays the ingestor and the label feed from precomputed schedules
-    wherever they give the same run as their event-driven models; ``off`` forces the event
-    models everywhere (slower; for checking the fast paths and for studying the model itself).
-    """
-
-    fast_paths: Literal["auto", "off"] = "auto"
-
-
 class Scenario(_Frozen):
     """Every knob of one simulation run (see the module docstring for units and loading)."""
 
@@ -248,33 +222,13 @@ class Scenario(_Frozen):
 
     @model_validator(mode="before")
     @classmethod
-    def _known_fault_kinds(cls, data: Any) -> Any:
-        """An unknown fault ``kind`` is one line listing the kinds (not the union's tag)."""
-        faults = data.get("faults") if isinstance(data, dict) else None
-        if isinstance(faults, (list, tuple)):
-            for i, f in enumerate(faults):
-                kind = f.get("kind", "pod_crash") if isinstance(f, dict) else None
-                if kind is not None and kind not in FAULT_KINDS:
-                    raise ValueError(
-                        f"faults[{i}].kind: must be one of {', '.join(FAULT_KINDS)}, "
-                        f"got {kind!r}"
-                    )
-        return data
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_drift_kinds(cls, data: Any) -> Any:
-        """An unknown drift ``kind`` is one line listing the kinds (not the union's tag)."""
-        w = data.get("workload") if isinstance(data, dict) else None
-        drift = w.get("drift") if isinstance(w, dict) else None
-        if isinstance(drift, (list, tuple)):
-            for i, d in enumerate(drift):
-                kind = d.get("kind", "covariate") if isinstance(d, dict) else None
-                if kind is not None and kind not in DRIFT_KINDS:
-                    raise ValueError(
-                        f"workload.drift[{i}].kind: must be one of {', '.join(DRIFT_KINDS)}, "
-                        f"got {kind!r}"
-                    )
+    def _known_kinds(cls, data: Any) -> Any:
+        """An unknown fault or drift ``kind`` is one line listing the kinds."""
+        if isinstance(data, dict):
+            check_kinds(data.get("faults"), "faults", FAULT_KINDS, "pod_crash")
+            w = data.get("workload")
+            if isinstance(w, dict):
+                check_kinds(w.get("drift"), "workload.drift", DRIFT_KINDS, "covariate")
         return data
 
     @model_validator(mode="after")

@@ -1,5 +1,6 @@
 """The base of every scenario block: frozen, no unknown keys, no NaN / inf, no stray booleans;
-and the two rules of a block with one settings block per ``kind`` (the bus, an autoscaler)."""
+the two rules of a block with one settings block per ``kind`` (the bus, an autoscaler); and the
+check of a tagged union's ``kind`` (faults, drifts)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-__all__ = ["Frozen", "fill_kind_block", "refuse_other_kind"]
+__all__ = ["Frozen", "check_kinds", "fill_kind_block", "refuse_other_kind"]
 
 
 class Frozen(BaseModel):
@@ -49,3 +50,16 @@ def refuse_other_kind(block: Any, field: str, kind: str | None, what: str,
             f"{kind_field}: {field}{hint}"
         )
     return block
+
+
+def check_kinds(items: Any, where: str, kinds: tuple[str, ...], default: str) -> None:
+    """A ``ValueError`` of one line listing ``kinds`` when a mapping of the list ``items`` (the
+    raw input of a tagged union's field ``where``, e.g. ``faults``) names another ``kind``
+    (missing: ``default``); pydantic's own message would name the union's tag instead."""
+    if not isinstance(items, (list, tuple)):
+        return
+    for i, item in enumerate(items):
+        kind = item.get("kind", default) if isinstance(item, dict) else None
+        if kind is not None and kind not in kinds:
+            raise ValueError(f"{where}[{i}].kind: must be one of {', '.join(kinds)}, "
+                             f"got {kind!r}")
